@@ -1,0 +1,74 @@
+"""The Python API: ``solve``, ``compare``, ``fit``, ``load_workload``, ``load_systems``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+
+from .problem import AssignmentProblem, build_problem, check_lam
+from .report import compare_problem
+from .schedule import Schedule
+from .systems import Fleet, System, load_systems
+from .workload import Workload, load_workload
+
+WorkloadLike = Workload | pd.DataFrame | str | os.PathLike[str]
+SystemsLike = Fleet | Sequence[System] | str | os.PathLike[str]
+
+
+def problem_for(workload: WorkloadLike, systems: SystemsLike = "hybrid") -> AssignmentProblem:
+    """Load a workload and a fleet and build their class-level problem."""
+    return build_problem(load_workload(workload), load_systems(systems))
+
+
+def solve(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 0.5, *,
+          solver: str = "highs", time_limit: float | None = None,
+          gap_tol: float | None = None) -> Schedule:
+    """Assign every query to a system, minimising λ·energy + (1−λ)·runtime under capacity.
+
+    Args:
+        workload: a path (CSV, Parquet, JSON Lines), a DataFrame or a :class:`Workload`.
+        systems: a bundled fleet name, a TOML path, or a list of :class:`System`.
+        lam: λ in [0, 1], the weight of (normalised) energy.
+        solver: ``highs`` (fast, exact over query classes) or ``pulp`` (per-query reference,
+            CBC), or ``pulp:<PuLP solver name>``.
+        time_limit: seconds; on expiry the best schedule found is returned with its gap.
+        gap_tol: certified relative gap to reach (default 1e-6).
+
+    Returns:
+        The optimal :class:`Schedule` (``summary["gap"]`` is the certified relative gap).
+
+    Raises:
+        InputError: bad workload, fleet or λ.
+        InfeasibleError: capacities, shares or token limits cannot all be met (reason given).
+    """
+    from .policies import milp
+
+    lam = check_lam(lam)
+    return milp(problem_for(workload, systems), lam, solver=solver, time_limit=time_limit,
+                gap_tol=gap_tol)
+
+
+def compare(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 0.5, *,
+            policies: list[str] | None = None, seed: int = 0, solver: str = "highs",
+            time_limit: float | None = None) -> pd.DataFrame:
+    """Compare the MILP with the seeds' heuristics and simple baselines.
+
+    Args:
+        workload: the job list (see :func:`solve`).
+        systems: the fleet (see :func:`solve`).
+        lam: λ in [0, 1].
+        policies: policy names (default: all that apply to the fleet).
+        seed: seed of the ``random`` policy.
+        solver: solver of the ``milp`` policy.
+        time_limit: time limit of the ``milp`` policy [s].
+
+    Returns:
+        One row per policy with ``policy, feasible, objective, energy_kwh, runtime_s,
+        mean_runtime_s, makespan_s, energy_saving_vs_all_gpu_pct, solve_s``, ... and
+        ``queries_<system>`` per system.
+    """
+    lam = check_lam(lam)
+    return compare_problem(problem_for(workload, systems), lam, policies, seed=seed,
+                           solver=solver, time_limit=time_limit)

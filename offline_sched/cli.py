@@ -1,0 +1,234 @@
+"""Command-line interface: ``offline-sched`` (also ``python -m offline_sched``).
+
+Every command parses its options, calls one library function, writes its output atomically
+and turns library errors into one line on stderr with a non-zero exit code:
+0 success, 2 bad input or usage, 3 infeasible, 1 other failures.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+
+import click
+import pandas as pd
+
+from . import __version__
+from .atomic import write_csv
+from .errors import OfflineSchedError
+
+EXAMPLE_WORKLOAD = "examples/day.csv"
+
+
+class CliError(click.ClickException):
+    """A library error shown as one line, with the error's exit code."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def handle_errors(func):
+    """Turn :class:`OfflineSchedError` (and Ctrl-C) into a one-line message and exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except OfflineSchedError as exc:
+            raise CliError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise CliError("interrupted; no output written", 130) from None
+        except MemoryError:
+            raise CliError("out of memory; try a smaller workload or --engine dask", 1) from None
+
+    return wrapper
+
+
+def say(msg: str, quiet: bool) -> None:
+    """Progress line on stderr (suppressed by --quiet)."""
+    if not quiet:
+        click.echo(msg, err=True)
+
+
+def fleet_options(func):
+    """Shared options: --systems, --lam, --solver, --time-limit, --quiet."""
+    opts = [
+        click.option("--systems", "-s", default="hybrid", show_default=True,
+                     help="Bundled fleet name (see `offline-sched fleets`) or fleet TOML file."),
+        click.option("--lam", "-l", type=click.FloatRange(0.0, 1.0), default=0.5,
+                     show_default=True, help="Weight of energy in [0, 1]; 1-lam weighs runtime "
+                     "(or accuracy)."),
+        click.option("--solver", default="highs", show_default=True,
+                     help="highs (fast, exact over query classes) or pulp (per-query CBC "
+                     "reference; small batches only), or pulp:<PuLP solver>."),
+        click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True),
+                     default=None, help="Seconds for the MILP; returns the best schedule "
+                     "found with its gap."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _opt(value: object) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="offline-sched")
+def cli() -> None:
+    """Offline, energy-aware scheduling of a day's LLM queries over a heterogeneous fleet.
+
+    \b
+    Example:
+      offline-sched compare examples/day.csv --systems hybrid --lam 0.5 --out report.csv
+    """
+
+
+@cli.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@fleet_options
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="assignment.csv",
+              show_default=True, help="Assignment CSV (query_id,system).")
+@handle_errors
+def solve(workload, systems, lam, solver, time_limit, quiet, out):
+    """Assign every query to a system, minimising lam*energy + (1-lam)*runtime.
+
+    Writes the assignment CSV and prints a summary with the certified gap.
+
+    \b
+    Example:
+      offline-sched solve examples/day.csv --systems hybrid --lam 0.5 --out assignment.csv
+    """
+    from .api import problem_for
+    from .policies import milp
+
+    t0 = time.perf_counter()
+    say(f"reading {workload} and building the problem ...", quiet)
+    problem = problem_for(workload, systems)
+    say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes, "
+        f"{problem.n_systems} systems; solving ...", quiet)
+    sched = milp(problem, lam, solver=solver, time_limit=time_limit)
+    say(f"writing {out} ...", quiet)
+    write_csv(sched.assignment, out)
+    s = sched.summary
+    click.echo(f"{s['policy']}: {s['queries']} queries, lam={lam:g}, "
+               f"feasible={s['feasible']}, status={s['status']}, "
+               f"objective={_fmt(s['objective'])}, gap={s['gap']:.2g}, "
+               f"energy_kwh={_fmt(s['energy_kwh'])}, runtime_s={_fmt(s['runtime_s'])}, "
+               f"makespan_s={_fmt(s['makespan_s'])}, solve_s={s['solve_s']:.3g}, "
+               f"total_s={time.perf_counter() - t0:.3g}")
+    _warn_guards(s)
+    click.echo(sched.by_system.to_string(index=False, float_format=_fmt))
+    click.echo(f"wrote {out}")
+
+
+def _warn_guards(summary: dict) -> None:
+    if summary.get("clipped"):
+        click.echo(f"warning: {summary['clipped']} (query, system) predictions were clipped at "
+                   "a cost-model floor", err=True)
+    if summary.get("extrapolated"):
+        click.echo(f"warning: {summary['extrapolated']} (query, system) predictions lie outside "
+                   "the measured token range", err=True)
+
+
+@cli.command()
+@click.argument("workload", type=click.Path(dir_okay=False))
+@fleet_options
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="report.csv",
+              show_default=True, help="Report CSV, one row per policy.")
+@click.option("--policy", "-p", "policies", multiple=True,
+              help="Policy to include (repeatable); default: all that apply.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of `random`.")
+@handle_errors
+def compare(workload, systems, lam, solver, time_limit, quiet, out, policies, seed):
+    """Compare the MILP with the seeds' heuristics and baselines; write a CSV report.
+
+    \b
+    Example:
+      offline-sched compare examples/day.csv --systems hybrid --lam 0.5 --out report.csv
+    """
+    from .api import problem_for
+    from .report import compare_problem
+
+    say(f"reading {workload} and building the problem ...", quiet)
+    problem = problem_for(workload, systems)
+    say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; running "
+        "policies ...", quiet)
+    frame = compare_problem(problem, lam, list(policies) or None, seed=seed, solver=solver,
+                            time_limit=time_limit)
+    write_csv(frame, out)
+    show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",
+            "energy_saving_vs_all_gpu_pct", "solve_s"]
+    click.echo(frame[show].to_string(index=False, float_format=_fmt))
+    _warn_guards(frame.iloc[0].to_dict())
+    click.echo(f"wrote {out}")
+
+
+@cli.command("fit")
+@click.argument("table", type=click.Path(dir_okay=False))
+@click.option("--form", type=click.Choice(["paper", "default"]), default="paper",
+              show_default=True, help="paper: a0*in + a1*out + a2*in*out (OLS, no intercept).")
+@click.option("--cv", "cv_folds", type=click.IntRange(min=0), default=9, show_default=True,
+              help="Folds of the cross-validated MAPE (0: skip).")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Fitted-coefficients CSV (default: print it).")
+@handle_errors
+def fit_cmd(table, form, cv_folds, out):
+    """Fit energy and runtime models per (model, system) of a measurement table.
+
+    \b
+    Example:
+      offline-sched fit measurements/a100/llama-2-7b.csv --form paper --out coefficients.csv
+    """
+    from .fitting import coefficients_frame, fit
+
+    frame = coefficients_frame(fit(table, form=form, cv_folds=cv_folds))
+    if out:
+        write_csv(frame, out)
+        click.echo(frame[["model", "system", "metric", "form", "r2", "mape", "cv_mape", "n"]]
+                   .to_string(index=False, float_format=_fmt))
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(frame.to_csv(index=False), nl=False)
+
+
+@cli.command()
+@handle_errors
+def fleets():
+    """List the bundled fleets with their systems.
+
+    \b
+    Example:
+      offline-sched fleets
+    """
+    from .systems import bundled_fleets, load_systems
+
+    for name in bundled_fleets():
+        fleet = load_systems(name)
+        click.echo(f"{name}: {fleet.description} (objective {fleet.objective})")
+        rows = pd.DataFrame([{
+            "system": s.name, "model": s.model, "instances": s.instances, "gpu": s.gpu,
+            "capacity_s": s.capacity_s, "max_in": _opt(s.max_input_tokens),
+            "max_out": _opt(s.max_output_tokens), "max_total": _opt(s.max_total_tokens),
+            "accuracy": _opt(s.accuracy),
+            "share": f"[{s.min_share:g}, {s.max_share:g}]",
+        } for s in fleet])
+        click.echo("  " + rows.to_string(index=False).replace("\n", "\n  "))
+
+
+def main() -> None:  # pragma: no cover
+    """Entry point for ``python -m offline_sched``."""
+    cli(prog_name="offline-sched")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

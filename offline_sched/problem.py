@@ -1,0 +1,177 @@
+"""The assignment problem in matrix form, over classes of interchangeable queries.
+
+Queries with equal (τin, τout) have equal costs and equal eligibility on every system, so the
+per-query MILP (binary y[q, s]) is exactly equivalent to one over integer counts x[c, s] per
+class c. This module builds that class-level data once — cost matrices (C × S), eligibility,
+capacities, share bounds and the objective's normalisation — so every policy and solver, and
+every λ of a sweep, reuse it.
+
+Objective per query q on system s (the offline paper's U(m, n, s)):
+
+* ``energy-runtime``:  λ·e_s(q)/E + (1−λ)·r_s(q)/R
+* ``energy-accuracy``: λ·e_s(q)/E − (1−λ)·A_s·(τin + τout)/A
+
+where E, R, A are the maxima of each metric over all eligible (query, system) pairs when the
+fleet normalises (default), else 1 (absolute joules and seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InfeasibleError, InputError
+from .systems import Fleet
+from .workload import QueryClasses, Workload
+
+
+@dataclass(frozen=True)
+class AssignmentProblem:
+    """Class-level data of one (workload, fleet) pair.
+
+    Attributes:
+        workload: the queries.
+        fleet: the systems.
+        classes: queries grouped by (τin, τout).
+        energy_j: energy per query of class c on system s [J], (C, S); NaN if unmodelled.
+        runtime_s: runtime per query on one replica [s], (C, S).
+        accuracy_score: A_s·(τin + τout) per query, (C, S), or None without accuracies.
+        eligible: whether system s can take class c, (C, S).
+        capacity_s: device-seconds per system, (S,).
+        min_count: smallest number of queries system s must take (share bound), (S,).
+        max_count: largest number of queries system s may take (share bound), (S,).
+        energy_scale: normaliser E [J] (1 for absolute weights).
+        runtime_scale: normaliser R [s].
+        accuracy_scale: normaliser A.
+        clipped: eligible (query, system) predictions clipped at a cost-model floor.
+        extrapolated: eligible (query, system) predictions outside the measured range.
+    """
+
+    workload: Workload
+    fleet: Fleet
+    classes: QueryClasses
+    energy_j: np.ndarray
+    runtime_s: np.ndarray
+    accuracy_score: np.ndarray | None
+    eligible: np.ndarray
+    capacity_s: np.ndarray
+    min_count: np.ndarray
+    max_count: np.ndarray
+    energy_scale: float
+    runtime_scale: float
+    accuracy_scale: float
+    clipped: int
+    extrapolated: int
+
+    @property
+    def n_queries(self) -> int:
+        """Number of queries N."""
+        return len(self.workload)
+
+    @property
+    def n_systems(self) -> int:
+        """Number of systems S."""
+        return len(self.fleet)
+
+    @property
+    def has_shares(self) -> bool:
+        """Whether any share bound is active."""
+        return bool((self.min_count > 0).any() or (self.max_count < self.n_queries).any())
+
+    def weights(self, lam: float) -> np.ndarray:
+        """Per-query objective coefficient of each (class, system), (C, S); +inf if ineligible.
+
+        Args:
+            lam: λ in [0, 1], the weight of energy.
+
+        Raises:
+            InputError: λ outside [0, 1], or λ > 0 with a system lacking an energy model.
+        """
+        lam = check_lam(lam)
+        if self.fleet.objective == "energy-accuracy":
+            second = -self.accuracy_score / self.accuracy_scale
+        else:
+            second = self.runtime_s / self.runtime_scale
+        if lam > 0:
+            missing = [s.name for s in self.fleet if s.cost.energy is None]
+            if missing:
+                raise InputError(f"system(s) {', '.join(missing)} have no energy model "
+                                 "(runtime-only table): use lam=0 or measure energy")
+            w = lam * (self.energy_j / self.energy_scale) + (1.0 - lam) * second
+        else:
+            w = second.copy()
+        return np.where(self.eligible, w, np.inf)
+
+
+def check_lam(lam: float) -> float:
+    """Return λ as float, raising :class:`InputError` unless 0 ≤ λ ≤ 1."""
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        raise InputError(f"lam, value {lam!r}: expected a number in [0, 1]") from None
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"lam, value {lam!r}: expected a number in [0, 1]")
+    return value
+
+
+def _scale(values: np.ndarray, eligible: np.ndarray, normalize: bool) -> float:
+    if not normalize:
+        return 1.0
+    vals = values[eligible & np.isfinite(values)]
+    top = float(np.abs(vals).max()) if vals.size else 1.0
+    return top if top > 0 else 1.0
+
+
+def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
+    """Build the class-level problem: group queries, predict costs, check eligibility.
+
+    Args:
+        workload: validated queries.
+        fleet: validated systems.
+
+    Returns:
+        The problem.
+
+    Raises:
+        InfeasibleError: some queries fit no system's token limits (count and examples given).
+    """
+    cls = workload.classes()
+    tin, tout = cls.input_tokens, cls.output_tokens
+    n_c, n_s = cls.n_classes, len(fleet)
+    energy = np.full((n_c, n_s), np.nan)
+    runtime = np.empty((n_c, n_s))
+    eligible = np.empty((n_c, n_s), dtype=bool)
+    clipped = extrapolated = 0
+    for s, system in enumerate(fleet):
+        pred = system.cost.predict(tin, tout)
+        energy[:, s] = pred.energy_j
+        runtime[:, s] = pred.runtime_s
+        eligible[:, s] = system.eligible(tin, tout) & (system.instances > 0)
+        clipped += int(cls.count[pred.clipped & eligible[:, s]].sum())
+        extrapolated += int(cls.count[pred.extrapolated & eligible[:, s]].sum())
+    orphan = ~eligible.any(axis=1)
+    if orphan.any():
+        n_orphan = int(cls.count[orphan].sum())
+        first = np.flatnonzero(orphan)[0]
+        qidx = int(np.flatnonzero(cls.query_class == first)[0])
+        raise InfeasibleError(
+            f"{n_orphan} queries fit no system's token limits, e.g. query "
+            f"{workload.ids[qidx]!s} (input_tokens={tin[first]}, output_tokens={tout[first]}, "
+            f"row {qidx + 1})")
+    accuracy = None
+    if all(s.accuracy is not None for s in fleet):
+        acc = np.array([s.accuracy for s in fleet], dtype=np.float64)
+        accuracy = (tin + tout)[:, None].astype(np.float64) * acc[None, :]
+    n = len(workload)
+    capacity = np.array([s.capacity_s for s in fleet], dtype=np.float64)
+    min_count = np.array([np.ceil(s.min_share * n - 1e-9) for s in fleet], dtype=np.int64)
+    max_count = np.array([np.floor(s.max_share * n + 1e-9) for s in fleet], dtype=np.int64)
+    norm = fleet.normalize
+    return AssignmentProblem(
+        workload=workload, fleet=fleet, classes=cls, energy_j=energy, runtime_s=runtime,
+        accuracy_score=accuracy, eligible=eligible, capacity_s=capacity, min_count=min_count,
+        max_count=max_count, energy_scale=_scale(energy, eligible, norm),
+        runtime_scale=_scale(runtime, eligible, norm),
+        accuracy_scale=_scale(accuracy, eligible, norm) if accuracy is not None else 1.0,
+        clipped=clipped, extrapolated=extrapolated)

@@ -1,0 +1,100 @@
+"""Policy comparison: every policy's schedule scored the same way, one row per policy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, OfflineSchedError
+from .policies import PAPER_THRESHOLD, run_policy, small_and_gpu
+from .problem import AssignmentProblem
+from .schedule import Schedule
+
+DEFAULT_POLICIES = ("milp", "threshold-input", "threshold-output", "threshold-product",
+                    "all-gpu", "round-robin", "random", "greedy")
+REPORT_COLUMNS = ["policy", "lam", "feasible", "objective", "energy_kwh", "energy_j",
+                  "runtime_s", "mean_runtime_s", "makespan_s",
+                  "energy_saving_vs_all_gpu_pct", "solve_s", "gap", "threshold", "queries",
+                  "clipped", "extrapolated"]
+
+
+def default_policies(problem: AssignmentProblem) -> list[str]:
+    """Policies that apply to this fleet.
+
+    Thresholds (and their @32 variants) need one non-GPU and one GPU system; all-gpu needs a
+    GPU system.
+    """
+    names = []
+    hybrid = small_and_gpu(problem) is not None
+    has_gpu = any(s.gpu for s in problem.fleet)
+    for name in DEFAULT_POLICIES:
+        if name.startswith("threshold-"):
+            if hybrid:
+                names += [name, f"{name}@{PAPER_THRESHOLD}"]
+        elif name == "all-gpu":
+            if has_gpu:
+                names.append(name)
+        else:
+            names.append(name)
+    return names
+
+
+def run_policies(problem: AssignmentProblem, lam: float, policies: list[str] | None = None,
+                 **options: object) -> list[Schedule]:
+    """Run several policies on one problem.
+
+    Args:
+        problem: the problem.
+        lam: energy weight.
+        policies: names (default: every policy that applies, see :func:`default_policies`).
+        **options: passed to every policy (``solver``, ``time_limit``, ``seed``, ``highs``).
+
+    Returns:
+        One schedule per policy, in order.
+    """
+    names = list(policies) if policies else default_policies(problem)
+    return [run_policy(name, problem, lam, **options) for name in names]
+
+
+def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
+    """Tabulate schedules: the report columns plus ``queries_<system>`` per system.
+
+    ``energy_saving_vs_all_gpu_pct`` = 100·(E_all-gpu − E)/E_all-gpu when an ``all-gpu`` row
+    is present (NaN otherwise).
+    """
+    if not schedules:
+        raise InputError("no policies to report")
+    rows = []
+    for s in schedules:
+        row = dict(s.summary)
+        for name, q in zip(s.problem.fleet.names, s.counts.sum(axis=0), strict=True):
+            row[f"queries_{name}"] = int(q)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    ref = frame.loc[frame["policy"] == "all-gpu", "energy_j"]
+    if len(ref) and ref.iloc[0] > 0:
+        frame["energy_saving_vs_all_gpu_pct"] = 100.0 * (ref.iloc[0] - frame["energy_j"]
+                                                         ) / ref.iloc[0]
+    else:
+        frame["energy_saving_vs_all_gpu_pct"] = np.nan
+    for col in REPORT_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = np.nan
+    first = REPORT_COLUMNS + (["mean_accuracy"] if "mean_accuracy" in frame.columns else [])
+    per_sys = [c for c in frame.columns if c.startswith("queries_")]
+    rest = [c for c in frame.columns if c not in first and c not in per_sys]
+    return frame[first + per_sys + rest]
+
+
+def compare_problem(problem: AssignmentProblem, lam: float, policies: list[str] | None = None,
+                    **options: object) -> pd.DataFrame:
+    """Compare policies on a built problem (see :func:`offline_sched.compare`).
+
+    A policy that cannot run on this fleet (e.g. an explicitly requested threshold on a fleet
+    without a non-GPU system) raises; an infeasible MILP raises :class:`InfeasibleError`.
+    """
+    return report_frame(run_policies(problem, lam, policies, **options))
+
+
+__all__ = ["DEFAULT_POLICIES", "REPORT_COLUMNS", "OfflineSchedError", "compare_problem",
+           "default_policies", "report_frame", "run_policies"]

@@ -1,0 +1,472 @@
+"""Exact solvers of the assignment MILP.
+
+``highs`` (default, fast path)
+    Class-level model in matrix form passed to HiGHS (highspy) in one call:
+
+    1. LP relaxation over counts x[c, s] ≥ 0 — one equality per class, one capacity row per
+       system (and share rows). Its optimum is a proven lower bound. A basic optimal solution
+       has at most (#capacity rows + #share rows) fractional classes.
+    2. Round down, then place the few left-over queries with a tiny exact MIP over the
+       residual capacities. The result is integral and feasible; its gap to the LP bound is
+       certified.
+    3. If that gap exceeds the tolerance (small instances, where one query matters), solve the
+       class-level MIP with HiGHS from that start, within the time limit, and report HiGHS's
+       proven bound.
+
+    The built LP is kept, so re-solving for another λ only changes the costs and warm-starts
+    from the previous basis.
+
+``pulp``
+    The seed's formulation: one binary per (query, system), built with PuLP and solved by CBC
+    (or any PuLP solver by name). Slow; kept as the reference the fast path is tested against.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InfeasibleError, InputError, SolverError
+from .problem import AssignmentProblem
+
+GAP_TOL = 1e-6
+FULL_MIP_MAX_VARS = 3_000
+POLISH_MAX_CLASSES = 300
+POLISH_TIME_S = 5.0
+CAP_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one solve.
+
+    Attributes:
+        counts: queries of class c sent to system s, (C, S) int64.
+        status: ``optimal`` (gap within tolerance) or ``time-limit`` (best found so far).
+        objective: objective value U of ``counts``.
+        lower_bound: proven lower bound on the optimal U.
+        gap: certified relative gap (U − bound) / |U|.
+        solve_s: wall time of the solve [s].
+        method: what produced the solution (``lp+round``, ``mip``, ``pulp:<solver>``).
+    """
+
+    counts: np.ndarray
+    status: str
+    objective: float
+    lower_bound: float
+    gap: float
+    solve_s: float
+    method: str
+
+
+def relative_gap(upper: float, lower: float) -> float:
+    """(upper − lower) / max(|upper|, 1e-12), floored at 0."""
+    return max(0.0, (upper - lower) / max(abs(upper), 1e-12))
+
+
+def _highspy():
+    try:
+        import highspy
+    except ImportError:  # pragma: no cover - core dependency
+        raise SolverError("the HiGHS solver is missing: pip install highspy") from None
+    return highspy
+
+
+class _Model:
+    """A class-level LP/MIP over the eligible (class, system) pairs in one HiGHS instance."""
+
+    def __init__(self, problem: AssignmentProblem, class_count: np.ndarray,
+                 capacity: np.ndarray, min_count: np.ndarray, max_count: np.ndarray,
+                 rows: np.ndarray | None = None, integer: bool = False):
+        hs = _highspy()
+        elig = problem.eligible if rows is None else problem.eligible[rows]
+        self.rows = np.arange(problem.classes.n_classes) if rows is None else rows
+        n_c, n_s = elig.shape
+        flat = np.flatnonzero(elig.ravel())
+        self.cls, self.sys = flat // n_s, flat % n_s
+        self.shape = (n_c, n_s)
+        k = flat.size
+        runtime = problem.runtime_s[self.rows][self.cls, self.sys]
+        shares = bool((min_count > 0).any() or (max_count < class_count.sum()).any())
+        blocks_i = [self.cls, n_c + self.sys]
+        blocks_v = [np.ones(k), runtime]
+        row_lo = [class_count.astype(np.float64), np.full(n_s, -hs.kHighsInf)]
+        row_hi = [class_count.astype(np.float64), capacity.astype(np.float64)]
+        if shares:
+            blocks_i.append(n_c + n_s + self.sys)
+            blocks_v.append(np.ones(k))
+            row_lo.append(min_count.astype(np.float64))
+            row_hi.append(max_count.astype(np.float64))
+        per = len(blocks_i)
+        lp = hs.HighsLp()
+        lp.num_col_ = k
+        lp.num_row_ = n_c + n_s * (per - 1)
+        lp.col_cost_ = np.zeros(k)
+        lp.col_lower_ = np.zeros(k)
+        lp.col_upper_ = class_count[self.cls].astype(np.float64)
+        lp.row_lower_ = np.concatenate(row_lo)
+        lp.row_upper_ = np.concatenate(row_hi)
+        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.arange(0, per * k + 1, per, dtype=np.int32)
+        lp.a_matrix_.index_ = np.column_stack(blocks_i).ravel().astype(np.int32)
+        lp.a_matrix_.value_ = np.column_stack(blocks_v).ravel()
+        if integer:
+            lp.integrality_ = [hs.HighsVarType.kInteger] * k
+        self.hs = hs
+        self.h = hs.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("random_seed", 0)
+        status = self.h.passModel(lp)
+        if status == hs.HighsStatus.kError:
+            raise SolverError("HiGHS rejected the model")
+
+    def set_costs(self, weights: np.ndarray) -> None:
+        w = weights[self.rows][self.cls, self.sys]
+        self.h.changeColsCost(w.size, np.arange(w.size, dtype=np.int32), w)
+
+    def run(self, time_limit: float | None = None, mip_gap: float | None = None) -> str:
+        if time_limit is not None:
+            self.h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        if mip_gap is not None:
+            self.h.setOptionValue("mip_rel_gap", mip_gap)
+            self.h.setOptionValue("mip_abs_gap", 1e-12)
+        self.h.run()
+        ms = self.h.getModelStatus()
+        st = self.hs.HighsModelStatus
+        if ms == st.kOptimal:
+            return "optimal"
+        if ms in (st.kInfeasible,):
+            return "infeasible"
+        if ms in (st.kTimeLimit, st.kIterationLimit, st.kInterrupt):
+            return "time-limit"
+        return self.h.modelStatusToString(ms)
+
+    def values(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().col_value, dtype=np.float64)
+
+    def to_counts(self, values: np.ndarray) -> np.ndarray:
+        counts = np.zeros(self.shape)
+        counts[self.cls, self.sys] = values
+        return counts
+
+    def set_start(self, counts: np.ndarray) -> None:
+        sol = self.hs.HighsSolution()
+        sol.col_value = counts[self.cls, self.sys].astype(np.float64)
+        sol.value_valid = True
+        self.h.setSolution(sol)
+
+
+def _objective(weights: np.ndarray, counts: np.ndarray) -> float:
+    used = counts > 0
+    return float(np.sum(weights[used] * counts[used]))
+
+
+class HighsSolver:
+    """Fast exact solver over query classes; build once, solve for many λ.
+
+    Args:
+        problem: the class-level problem.
+        gap_tol: target certified relative gap.
+    """
+
+    def __init__(self, problem: AssignmentProblem, gap_tol: float = GAP_TOL):
+        self.problem = problem
+        self.gap_tol = gap_tol
+        self._lp = _Model(problem, problem.classes.count, problem.capacity_s,
+                          problem.min_count, problem.max_count)
+
+    def solve(self, lam: float, time_limit: float | None = None) -> SolveResult:
+        """Solve for one λ.
+
+        Args:
+            lam: energy weight in [0, 1].
+            time_limit: seconds; on expiry the best schedule found is returned with its gap.
+
+        Returns:
+            The result.
+
+        Raises:
+            InfeasibleError: capacity or share bounds cannot be met (reason given).
+            SolverError: HiGHS failed.
+        """
+        start = time.perf_counter()
+        p = self.problem
+        w = p.weights(lam)
+        self._lp.set_costs(w)
+        status = self._lp.run(time_limit)
+        if status == "infeasible":
+            raise InfeasibleError(diagnose_infeasibility(p))
+        if status != "optimal":
+            raise SolverError(f"HiGHS LP relaxation ended with status {status!r}")
+        lower = float(self._lp.h.getInfo().objective_function_value)
+        sol = self._lp.h.getSolution()
+        lp_counts = self._lp.to_counts(np.asarray(sol.col_value))
+        reduced = self._lp.to_counts(np.asarray(sol.col_dual))
+        counts = _round(p, w, lp_counts)
+        method = "lp+round"
+        upper = _objective(w, counts) if counts is not None else np.inf
+
+        def left() -> float | None:
+            return None if time_limit is None else time_limit - (time.perf_counter() - start)
+
+        if counts is not None and relative_gap(upper, lower) > self.gap_tol:
+            # Reduced-cost fixing: a query can only leave its LP system for one whose reduced
+            # cost is below the current gap; if few classes have such an option, re-decide
+            # exactly those; otherwise fill left-over capacity greedily.
+            better, exact = _polish(p, w, counts, lp_counts, reduced, upper - lower, left())
+            if better is None:
+                better = _fill(p, w, counts)
+            if _objective(w, better) <= upper:
+                counts, upper = better, _objective(w, better)
+                method = "lp+polish" if exact else "lp+round+fill"
+                if exact:
+                    lower = max(lower, upper - self.gap_tol * abs(upper))
+        small = p.eligible.sum() <= FULL_MIP_MAX_VARS
+        if counts is None or (relative_gap(upper, lower) > self.gap_tol and small):
+            if counts is None or (left() is None or left() > 0):
+                mip_counts, mip_lower, mip_status = _full_mip(p, w, counts, left(),
+                                                              self.gap_tol)
+                if mip_counts is not None and (counts is None
+                                               or _objective(w, mip_counts) <= upper):
+                    counts, method = mip_counts, "mip"
+                    upper = _objective(w, counts)
+                lower = max(lower, mip_lower)
+                if counts is None:
+                    raise SolverError(f"no integral schedule found (MIP status {mip_status})")
+        gap = relative_gap(upper, lower)
+        status = "optimal" if gap <= self.gap_tol else "gap"
+        return SolveResult(counts, status, upper, lower, gap, time.perf_counter() - start,
+                           method)
+
+
+def _polish(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, lp_counts: np.ndarray,
+            reduced: np.ndarray, abs_gap: float, time_limit: float | None
+            ) -> tuple[np.ndarray | None, bool]:
+    """Re-solve exactly the classes that reduced-cost fixing cannot pin down.
+
+    Any schedule better than ``counts`` puts a query of class c on system s only if
+    ``reduced[c, s] < abs_gap`` (s not used by the LP for c). Classes with such an option,
+    and the fractional ones, are re-decided by a MIP over the capacity they leave; the rest
+    are fixed. If all such classes fit under ``POLISH_MAX_CLASSES`` the result is optimal.
+
+    Returns:
+        ``(counts or None, proven_optimal)``.
+    """
+    unused = p.eligible & (lp_counts < 0.5)
+    candidate = np.where(unused & (reduced < abs_gap), reduced, np.inf).min(axis=1)
+    frac = (np.abs(lp_counts - np.rint(lp_counts)) > 1e-7).any(axis=1)
+    candidate[frac] = -np.inf
+    free = np.flatnonzero(np.isfinite(candidate) | frac)
+    if free.size == 0 or free.size > POLISH_MAX_CLASSES:
+        return None, False
+    fixed = counts.copy()
+    fixed[free] = 0
+    rt = np.where(p.eligible, p.runtime_s, 0.0)
+    cap_left = np.maximum(p.capacity_s - np.einsum("cs,cs->s", fixed, rt), 0.0)
+    placed = fixed.sum(axis=0)
+    sub = _Model(p, p.classes.count[free], cap_left, np.maximum(p.min_count - placed, 0),
+                 p.max_count - placed, rows=free, integer=True)
+    sub.set_costs(w)
+    sub.set_start(counts[free])
+    status = sub.run(time_limit=min(time_limit, POLISH_TIME_S) if time_limit else POLISH_TIME_S,
+                     mip_gap=1e-9)
+    if sub.h.getInfo().primal_solution_status == 0:
+        return None, False
+    fixed[free] = np.rint(sub.to_counts(sub.values())).astype(np.int64)
+    return fixed, status == "optimal"
+
+
+def _fill(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray,
+          max_moves: int = 1000) -> np.ndarray:
+    """Greedy repair: move queries to a cheaper system while its left-over capacity allows.
+
+    Each step takes the single (class, from, to) move of largest objective gain that fits
+    the target's remaining capacity and the share bounds, and moves as many queries of that
+    class as fit. Vectorised over classes; loops over moves (few: rounding leaves less than
+    one query's runtime free per system).
+    """
+    counts = counts.copy()
+    rt = np.where(p.eligible, p.runtime_s, np.inf)
+    busy = np.einsum("cs,cs->s", counts, np.where(p.eligible, p.runtime_s, 0.0))
+    n_s = p.n_systems
+    for _ in range(max_moves):
+        left = p.capacity_s - busy
+        per_sys = counts.sum(axis=0)
+        best = (0.0, -1, -1, -1)
+        for src in range(n_s):
+            has = (counts[:, src] > 0) & (per_sys[src] > p.min_count[src])
+            if not has.any():
+                continue
+            with np.errstate(invalid="ignore"):
+                gain = np.where(has[:, None] & p.eligible, w[:, [src]] - w, -np.inf)
+            gain[:, src] = -np.inf
+            gain[rt > left[None, :]] = -np.inf
+            gain[:, per_sys >= p.max_count] = -np.inf
+            c, dst = np.unravel_index(np.argmax(gain), gain.shape)
+            if gain[c, dst] > best[0] + 1e-15:
+                best = (float(gain[c, dst]), int(c), src, int(dst))
+        if best[1] < 0:
+            break
+        _, c, src, dst = best
+        k = int(min(counts[c, src], left[dst] // rt[c, dst],
+                    per_sys[src] - p.min_count[src], p.max_count[dst] - per_sys[dst]))
+        if k <= 0:
+            break
+        counts[c, src] -= k
+        counts[c, dst] += k
+        busy[src] -= k * rt[c, src]
+        busy[dst] += k * rt[c, dst]
+    return counts
+
+
+def _round(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray) -> np.ndarray | None:
+    """Round an LP solution: floor, then an exact MIP for the left-over queries."""
+    base = np.minimum(np.floor(lp_counts + 1e-7), p.classes.count[:, None]).astype(np.int64)
+    over = base.sum(axis=1) - p.classes.count
+    for c in np.flatnonzero(over > 0):  # tolerance pushed a class over its size
+        base[c, np.argmax(base[c])] -= over[c]
+    residual = p.classes.count - base.sum(axis=1)
+    rows = np.flatnonzero(residual > 0)
+    if rows.size == 0:
+        return base
+    rt = np.where(p.eligible, p.runtime_s, 0.0)
+    cap_left = p.capacity_s - np.einsum("cs,cs->s", base, rt)
+    placed = base.sum(axis=0)
+    if (cap_left < -1e-9 * p.capacity_s - 1e-9).any() or (p.max_count - placed < 0).any():
+        return None
+    sub = _Model(p, residual[rows], np.maximum(cap_left, 0.0),
+                 np.maximum(p.min_count - placed, 0), p.max_count - placed, rows=rows,
+                 integer=True)
+    sub.set_costs(w)
+    if sub.run(time_limit=10.0, mip_gap=0.0) != "optimal":
+        return None
+    base[rows] += np.rint(sub.to_counts(sub.values())).astype(np.int64)
+    return base
+
+
+def _full_mip(p: AssignmentProblem, w: np.ndarray, start: np.ndarray | None,
+              time_limit: float | None, gap_tol: float):
+    model = _Model(p, p.classes.count, p.capacity_s, p.min_count, p.max_count, integer=True)
+    model.set_costs(w)
+    if start is not None:
+        model.set_start(start)
+    status = model.run(time_limit=time_limit if time_limit is not None else 60.0,
+                       mip_gap=gap_tol)
+    info = model.h.getInfo()
+    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf
+    if info.primal_solution_status == 0 or status == "infeasible":
+        return None, bound, status
+    return np.rint(model.to_counts(model.values())).astype(np.int64), bound, status
+
+
+def diagnose_infeasibility(p: AssignmentProblem) -> str:
+    """Explain why no schedule exists: which capacities or share bounds are short, by how much.
+
+    Solves an elastic LP (capacity and share rows may be violated at a cost) and reports the
+    minimal violations.
+    """
+    hs = _highspy()
+    n_c, n_s = p.eligible.shape
+    model = _Model(p, p.classes.count, p.capacity_s, np.zeros(n_s, dtype=np.int64),
+                   np.full(n_s, p.n_queries), integer=False)
+    h = model.h
+    h.changeColsCost(len(model.cls), np.arange(len(model.cls), dtype=np.int32),
+                     np.zeros(len(model.cls)))
+    scale = max(float(p.capacity_s.max()), 1.0)
+    for s in range(n_s):  # one slack per capacity row: Σ r x − slack ≤ cap
+        h.addCol(1.0 / scale, 0.0, hs.kHighsInf, 1, np.array([n_c + s], dtype=np.int32),
+                 np.array([-1.0]))
+    reasons = []
+    if model.run() == "optimal":
+        slack = np.asarray(h.getSolution().col_value)[len(model.cls):]
+        for s in np.flatnonzero(slack > 1e-6 * max(scale, 1.0)):
+            sys = p.fleet[s]
+            reasons.append(f"capacity of {sys.name!r} is short by {slack[s]:.6g} s "
+                           f"(has {p.capacity_s[s]:.6g} s = {sys.instances} x "
+                           f"{sys.window_s:g} s)")
+    if not reasons and p.has_shares:
+        lo = p.min_count.sum()
+        reasons.append(f"share bounds cannot be met together: min shares ask for {lo} of "
+                       f"{p.n_queries} queries, or the capacities leave too little room")
+    if not reasons:
+        reasons.append("capacity and share limits cannot all be met")
+    return "infeasible: " + "; ".join(reasons)
+
+
+def solve_pulp(problem: AssignmentProblem, lam: float, solver: str = "PULP_CBC_CMD",
+               time_limit: float | None = None) -> tuple[np.ndarray, SolveResult]:
+    """Solve the per-query MILP (one binary per eligible (query, system)) with PuLP.
+
+    Args:
+        problem: the problem.
+        lam: energy weight.
+        solver: a PuLP solver name (see ``pulp.listSolvers(onlyAvailable=True)``).
+        time_limit: seconds, or None.
+
+    Returns:
+        ``(system index per query, SolveResult)``.
+
+    Raises:
+        SolverError: PuLP or the solver is missing, or the solve failed.
+        InfeasibleError: no feasible schedule.
+    """
+    try:
+        import pulp
+    except ImportError:  # pragma: no cover - core dependency
+        raise SolverError("PuLP is missing: pip install pulp") from None
+    if solver not in pulp.listSolvers(onlyAvailable=True):
+        raise InputError(f"PuLP solver {solver!r} is not available; installed: "
+                         f"{', '.join(pulp.listSolvers(onlyAvailable=True))}")
+    with warnings.catch_warnings():  # PuLP 3.x deprecates the 2.x API we keep for portability
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _solve_pulp(pulp, problem, lam, solver, time_limit)
+
+
+def _solve_pulp(pulp, problem: AssignmentProblem, lam: float, solver: str,
+                time_limit: float | None) -> tuple[np.ndarray, SolveResult]:
+    start = time.perf_counter()
+    w = problem.weights(lam)
+    qc = problem.classes.query_class
+    n, n_s = problem.n_queries, problem.n_systems
+    m = pulp.LpProblem("assignment", pulp.LpMinimize)
+    y = {}
+    for q in range(n):
+        for s in np.flatnonzero(problem.eligible[qc[q]]):
+            y[q, int(s)] = pulp.LpVariable(f"y_{q}_{s}", cat="Binary")
+    m += pulp.lpSum(float(w[qc[q], s]) * v for (q, s), v in y.items())
+    by_q: dict[int, list] = {}
+    by_s: dict[int, list] = {s: [] for s in range(n_s)}
+    for (q, s), v in y.items():
+        by_q.setdefault(q, []).append(v)
+        by_s[s].append((q, v))
+    for q in range(n):
+        m += pulp.lpSum(by_q[q]) == 1
+    for s in range(n_s):
+        m += pulp.lpSum(float(problem.runtime_s[qc[q], s]) * v
+                        for q, v in by_s[s]) <= float(problem.capacity_s[s])
+        if problem.has_shares:
+            m += pulp.lpSum(v for _, v in by_s[s]) >= int(problem.min_count[s])
+            m += pulp.lpSum(v for _, v in by_s[s]) <= int(problem.max_count[s])
+    kwargs = {"msg": False}
+    if time_limit is not None:
+        kwargs["timeLimit"] = time_limit
+    m.solve(pulp.getSolver(solver, **kwargs))
+    status = pulp.LpStatus[m.status]
+    if status == "Infeasible":
+        raise InfeasibleError(diagnose_infeasibility(problem))
+    if status != "Optimal":
+        raise SolverError(f"PuLP/{solver} ended with status {status!r}")
+    sys_idx = np.full(n, -1, dtype=np.int64)
+    for (q, s), v in y.items():
+        if v.value() is not None and v.value() > 0.5:
+            sys_idx[q] = s
+    if (sys_idx < 0).any():
+        raise SolverError(f"PuLP/{solver} returned an incomplete assignment")
+    counts = np.zeros((problem.classes.n_classes, n_s), dtype=np.int64)
+    np.add.at(counts, (qc, sys_idx), 1)
+    obj = _objective(w, counts)
+    return sys_idx, SolveResult(counts, "optimal", obj, obj, 0.0, time.perf_counter() - start,
+                                f"pulp:{solver}")

@@ -1,0 +1,335 @@
+"""Systems and fleets: pools of identical replicas of one model on one hardware type.
+
+A fleet file is TOML::
+
+    window_s = 86400                 # batch window; capacity_s = instances * window_s
+    objective = "energy-runtime"     # or "energy-accuracy" (offline paper)
+    normalize = true                 # divide each metric by its max over eligible pairs
+
+    [[system]]
+    name = "a100"                    # unique
+    model = "llama-2-7b"
+    instances = 8
+    gpu = true                       # the all-gpu baseline uses the gpu systems
+    max_input_tokens = 4096          # optional; also max_output_tokens, max_total_tokens
+    accuracy = 0.5097                # optional (fraction or percent)
+    min_share = 0.0                  # optional share bounds of the query count (paper's γ)
+    max_share = 1.0
+    energy = { in = -3.89, out = 31.52, inout = 4.27e-2, const = 0.0 }   # J per query
+    runtime = { in = -1.00e-2, out = 8.35e-2, inout = 1.07e-4, const = 0.0 }
+    # or: cost_model = "<measurement table or fitted-coefficients CSV>" (relative to the
+    # fleet file), with optional cost_system = "<system label in that file>" and form = "paper"
+
+Bundled fleets (``hybrid``, ``multi-llm``, ...) ship inside the package and are found from any
+working directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .costmodel import CostModel, MetricModel
+from .errors import InputError
+from .fitting import load_cost_models
+
+OBJECTIVES = ("energy-runtime", "energy-accuracy")
+SYSTEM_KEYS = {"name", "model", "instances", "gpu", "hardware", "window_s", "max_input_tokens",
+               "max_output_tokens", "max_total_tokens", "accuracy", "min_share", "max_share",
+               "energy", "runtime", "cost_model", "cost_system", "form", "input_range",
+               "output_range"}
+FLEET_KEYS = {"window_s", "objective", "normalize", "description", "system"}
+COEF_KEYS = {"in": "in", "out": "out", "inout": "inout", "const": None, "floor": None}
+
+
+@dataclass(frozen=True)
+class System:
+    """A pool of ``instances`` identical replicas of one model on one hardware type.
+
+    Attributes:
+        name: unique system name.
+        model: model served, e.g. ``llama-2-7b``.
+        cost: per-query cost model (energy J, runtime s) on one replica.
+        instances: number of replicas (≥ 0).
+        window_s: batch window [s]; ``capacity_s = instances * window_s``.
+        gpu: whether the all-gpu baseline may use this system.
+        hardware: free-text hardware description.
+        max_input_tokens: eligibility limit on τin, or None.
+        max_output_tokens: eligibility limit on τout, or None.
+        max_total_tokens: eligibility limit on τin + τout, or None.
+        accuracy: model accuracy as a fraction in [0, 1], or None.
+        min_share: lower bound on the fraction of all queries sent here.
+        max_share: upper bound on the fraction of all queries sent here.
+    """
+
+    name: str
+    model: str
+    cost: CostModel
+    instances: int = 1
+    window_s: float = 86400.0
+    gpu: bool = False
+    hardware: str = ""
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    max_total_tokens: int | None = None
+    accuracy: float | None = None
+    min_share: float = 0.0
+    max_share: float = 1.0
+
+    @property
+    def capacity_s(self) -> float:
+        """Device-seconds available in the window: ``instances * window_s``."""
+        return self.instances * self.window_s
+
+    def eligible(self, input_tokens, output_tokens):
+        """Boolean mask: which queries this system can take under its token limits."""
+        import numpy as np
+
+        i = np.asarray(input_tokens)
+        o = np.asarray(output_tokens)
+        ok = np.ones(np.broadcast(i, o).shape, dtype=bool)
+        if self.max_input_tokens is not None:
+            ok &= i <= self.max_input_tokens
+        if self.max_output_tokens is not None:
+            ok &= o <= self.max_output_tokens
+        if self.max_total_tokens is not None:
+            ok &= (i + o) <= self.max_total_tokens
+        return ok
+
+
+@dataclass(frozen=True)
+class Fleet(Sequence):
+    """An ordered set of systems plus fleet-wide objective settings.
+
+    Attributes:
+        systems: the systems, in file order.
+        name: fleet name (bundled name or file path).
+        objective: ``energy-runtime`` (λ·E + (1−λ)·R) or ``energy-accuracy``
+            (λ·E − (1−λ)·A, the offline paper's).
+        normalize: divide each metric by its maximum over eligible (query, system) pairs
+            (the paper's normalisation) so λ is unit-free; else absolute J and s.
+        description: one line about the fleet.
+    """
+
+    systems: tuple[System, ...]
+    name: str = "<fleet>"
+    objective: str = "energy-runtime"
+    normalize: bool = True
+    description: str = ""
+    _extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __iter__(self) -> Iterator[System]:
+        return iter(self.systems)
+
+    def __len__(self) -> int:
+        return len(self.systems)
+
+    def __getitem__(self, idx):
+        return self.systems[idx]
+
+    @property
+    def names(self) -> list[str]:
+        """System names in order."""
+        return [s.name for s in self.systems]
+
+
+def bundled_dir():
+    """Return the folder of bundled fleet files (inside the installed package)."""
+    return resources.files("offline_sched") / "data" / "fleets"
+
+
+def bundled_fleets() -> dict[str, Path]:
+    """Map bundled fleet name → path of its TOML file."""
+    base = Path(str(bundled_dir()))
+    return {p.stem: p for p in sorted(base.glob("*.toml"))}
+
+
+def _check(cond: bool, src: str, msg: str) -> None:
+    if not cond:
+        raise InputError(f"{src}: {msg}")
+
+
+def _metric_from_table(src: str, key: str, metric: str, spec: object,
+                       ranges: dict) -> MetricModel:
+    _check(isinstance(spec, dict), src, f"{key}: expected a table like "
+           "{ in = ..., out = ..., inout = ..., const = ... }")
+    unknown = set(spec) - set(COEF_KEYS)
+    _check(not unknown, src, f"{key}: unknown coefficient(s) {sorted(unknown)}; "
+           "expected in, out, inout, const, floor")
+    for k, v in spec.items():
+        _check(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
+               src, f"{key}.{k}, value {v!r}: expected a number")
+    coef = {COEF_KEYS[k]: float(v) for k, v in spec.items() if COEF_KEYS[k]}
+    return MetricModel(metric=metric, form="paper", coef=coef,
+                       intercept=float(spec.get("const", 0.0)), floor=spec.get("floor"),
+                       **ranges)
+
+
+def _int_opt(src: str, key: str, value: object, minimum: int = 1) -> int | None:
+    if value is None:
+        return None
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= minimum, src,
+           f"{key}, value {value!r}: expected an integer >= {minimum}")
+    return int(value)
+
+
+def _num(src: str, key: str, value: object, lo: float, hi: float = math.inf) -> float:
+    _check(isinstance(value, int | float) and not isinstance(value, bool)
+           and math.isfinite(value) and lo <= value <= hi, src,
+           f"{key}, value {value!r}: expected a number in [{lo}, {hi}]")
+    return float(value)
+
+
+def _cost_model(src: str, where: str, entry: dict, base: Path, cache: dict) -> CostModel:
+    ranges = {}
+    for key in ("input_range", "output_range"):
+        if key in entry:
+            r = entry[key]
+            _check(isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) for v in r),
+                   src, f"{where}.{key}, value {r!r}: expected [min, max] integers")
+            ranges[key] = (int(r[0]), int(r[1]))
+    if "cost_model" in entry:
+        _check("runtime" not in entry and "energy" not in entry, src,
+               f"{where}: give either cost_model or inline energy/runtime, not both")
+        path = Path(entry["cost_model"])
+        path = path if path.is_absolute() else base / path
+        form = str(entry.get("form", "paper"))
+        if (path, form) not in cache:
+            cache[(path, form)] = load_cost_models(path, form=form)
+        models = cache[(path, form)]
+        key = (entry["model"], str(entry.get("cost_system", entry["name"])))
+        _check(key in models, src, f"{where}: no cost model for model {key[0]!r} on system "
+               f"{key[1]!r} in {path} (has: {', '.join('/'.join(k) for k in models)})")
+        return models[key]
+    _check("runtime" in entry, src, f"{where}: needs 'runtime' coefficients or 'cost_model'")
+    runtime = _metric_from_table(src, f"{where}.runtime", "runtime", entry["runtime"], ranges)
+    energy = (_metric_from_table(src, f"{where}.energy", "energy", entry["energy"], ranges)
+              if "energy" in entry else None)
+    return CostModel(model=entry["model"], system=entry["name"], runtime=runtime,
+                     energy=energy, source=src)
+
+
+def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = None) -> Fleet:
+    """Build and validate a :class:`Fleet` from parsed TOML.
+
+    Args:
+        data: the parsed TOML document.
+        source: file name for messages.
+        base: folder that relative ``cost_model`` paths are resolved against.
+
+    Returns:
+        The fleet.
+
+    Raises:
+        InputError: any bad key or value, naming the file, the system and the value.
+    """
+    base = base or Path.cwd()
+    unknown = set(data) - FLEET_KEYS
+    _check(not unknown, source, f"unknown top-level key(s) {sorted(unknown)}")
+    window = _num(source, "window_s", data.get("window_s", 86400.0), 1e-9)
+    objective = data.get("objective", "energy-runtime")
+    _check(objective in OBJECTIVES, source,
+           f"objective, value {objective!r}: expected one of {', '.join(OBJECTIVES)}")
+    normalize = data.get("normalize", True)
+    _check(isinstance(normalize, bool), source, f"normalize, value {normalize!r}: expected "
+           "true or false")
+    entries = data.get("system")
+    _check(isinstance(entries, list) and entries, source, "no [[system]] entries")
+    systems, names, cache = [], set(), {}
+    for n, entry in enumerate(entries, start=1):
+        where = f"system #{n}"
+        _check(isinstance(entry, dict), source, f"{where}: expected a table")
+        _check(isinstance(entry.get("name"), str) and entry["name"].strip() != "", source,
+               f"{where}: missing 'name'")
+        name = entry["name"]
+        where = f"system {name!r}"
+        _check(name not in names, source, f"{where}: duplicate system name")
+        names.add(name)
+        unknown = set(entry) - SYSTEM_KEYS
+        _check(not unknown, source, f"{where}: unknown key(s) {sorted(unknown)}")
+        _check(isinstance(entry.get("model"), str), source, f"{where}: missing 'model'")
+        instances = _int_opt(source, f"{where}.instances", entry.get("instances", 1), 0)
+        win = _num(source, f"{where}.window_s", entry.get("window_s", window), 1e-9)
+        gpu = entry.get("gpu", False)
+        _check(isinstance(gpu, bool), source, f"{where}.gpu, value {gpu!r}: expected a boolean")
+        acc = entry.get("accuracy")
+        if acc is not None:
+            acc = _num(source, f"{where}.accuracy", acc, 0.0, 100.0)
+            acc = acc / 100.0 if acc > 1.0 else acc
+        lo = _num(source, f"{where}.min_share", entry.get("min_share", 0.0), 0.0, 1.0)
+        hi = _num(source, f"{where}.max_share", entry.get("max_share", 1.0), 0.0, 1.0)
+        _check(lo <= hi, source, f"{where}: min_share {lo} > max_share {hi}")
+        systems.append(System(
+            name=name, model=entry["model"], cost=_cost_model(source, where, entry, base, cache),
+            instances=instances, window_s=win, gpu=gpu, hardware=str(entry.get("hardware", "")),
+            max_input_tokens=_int_opt(source, f"{where}.max_input_tokens",
+                                      entry.get("max_input_tokens")),
+            max_output_tokens=_int_opt(source, f"{where}.max_output_tokens",
+                                       entry.get("max_output_tokens")),
+            max_total_tokens=_int_opt(source, f"{where}.max_total_tokens",
+                                      entry.get("max_total_tokens")),
+            accuracy=acc, min_share=lo, max_share=hi))
+    if objective == "energy-accuracy":
+        missing = [s.name for s in systems if s.accuracy is None]
+        _check(not missing, source, f"objective 'energy-accuracy' needs 'accuracy' on every "
+               f"system; missing on {', '.join(missing)}")
+    return Fleet(systems=tuple(systems), name=source, objective=objective, normalize=normalize,
+                 description=str(data.get("description", "")))
+
+
+def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
+    """Read and validate a fleet TOML file.
+
+    Raises:
+        InputError: missing, empty or invalid file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such fleet file")
+    raw = p.read_bytes()
+    _check(raw.strip() != b"", str(p), "file is empty")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{p}: not valid TOML: {exc}") from None
+    fleet = fleet_from_dict(data, source=str(p), base=p.parent)
+    return Fleet(systems=fleet.systems, name=name or str(p), objective=fleet.objective,
+                 normalize=fleet.normalize, description=fleet.description)
+
+
+def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> Fleet:
+    """Load a fleet from a bundled name, a TOML path, a Fleet or a list of :class:`System`.
+
+    Args:
+        systems: the fleet.
+
+    Returns:
+        A validated :class:`Fleet`.
+
+    Raises:
+        InputError: unknown bundled name, bad file, or an empty/duplicate system list.
+    """
+    if isinstance(systems, Fleet):
+        return systems
+    if isinstance(systems, str | os.PathLike):
+        text = os.fspath(systems)
+        fleets = bundled_fleets()
+        if text in fleets:
+            return read_fleet(fleets[text], name=text)
+        if text.endswith(".toml") or os.path.sep in text or Path(text).exists():
+            return read_fleet(text)
+        raise InputError(f"unknown fleet {text!r}: not a bundled fleet "
+                         f"({', '.join(fleets)}) nor a .toml file")
+    items = list(systems)
+    _check(bool(items), "systems", "empty system list")
+    for s in items:
+        _check(isinstance(s, System), "systems", f"expected System objects, got "
+               f"{type(s).__name__}")
+    names = [s.name for s in items]
+    _check(len(set(names)) == len(names), "systems", "duplicate system names")
+    return Fleet(systems=tuple(items), name="<systems>")

@@ -1,0 +1,155 @@
+"""Workloads: a day's job list of LLM queries, given by their input and output token counts.
+
+A :class:`Workload` is a validated token table with one row per query:
+
+* ``input_tokens`` (τin): integer ≥ 1,
+* ``output_tokens`` (τout): integer ≥ 1,
+* ``query_id``: unique label; generated as ``q0, q1, …`` (input order) when absent.
+
+Queries with equal (τin, τout) are interchangeable for scheduling; :meth:`Workload.classes`
+groups them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, where
+from .frames import int_column, read_frame, require_columns
+
+TOKEN_COLUMNS = ["input_tokens", "output_tokens"]
+
+
+@dataclass(frozen=True)
+class QueryClasses:
+    """Queries grouped by identical (τin, τout).
+
+    Attributes:
+        input_tokens: τin of each class, shape (C,).
+        output_tokens: τout of each class, shape (C,).
+        count: number of queries in each class, shape (C,).
+        query_class: class index of each query, shape (N,), input order.
+    """
+
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    count: np.ndarray
+    query_class: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes C."""
+        return int(self.count.shape[0])
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A validated batch of queries.
+
+    Attributes:
+        input_tokens: τin per query, int64, shape (N,).
+        output_tokens: τout per query, int64, shape (N,).
+        query_ids: ids per query, or ``None`` when generated lazily as ``q0, q1, …``.
+        source: where the workload came from (file name or ``<DataFrame>``), for messages.
+    """
+
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    query_ids: np.ndarray | None = None
+    source: str = "<workload>"
+    _classes: list = field(default_factory=list, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.input_tokens.shape[0])
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Query ids as an array of str (generated ``q0, q1, …`` when none were given)."""
+        if self.query_ids is not None:
+            return self.query_ids
+        return np.char.add("q", np.arange(len(self)).astype(str)).astype(object)
+
+    def classes(self) -> QueryClasses:
+        """Group queries with equal (τin, τout) into classes (cached; vectorised).
+
+        Returns:
+            The classes, sorted by (τin, τout).
+        """
+        if not self._classes:
+            key = self.input_tokens.astype(np.int64) << 32 | self.output_tokens.astype(np.int64)
+            codes, uniques = pd.factorize(key, sort=True)
+            count = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
+            uniques = np.asarray(uniques, dtype=np.int64)
+            self._classes.append(QueryClasses(
+                input_tokens=uniques >> 32,
+                output_tokens=uniques & 0xFFFFFFFF,
+                count=count,
+                query_class=codes.astype(np.int64),
+            ))
+        return self._classes[0]
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the workload as a DataFrame ``query_id, input_tokens, output_tokens``."""
+        return pd.DataFrame({"query_id": self.ids, "input_tokens": self.input_tokens,
+                             "output_tokens": self.output_tokens})
+
+
+def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Workload:
+    """Validate a DataFrame into a :class:`Workload`.
+
+    Args:
+        frame: columns ``input_tokens``, ``output_tokens`` and optionally ``query_id``.
+        source: name used in error messages.
+
+    Returns:
+        The workload.
+
+    Raises:
+        InputError: missing column, non-integer or < 1 token count, empty or duplicate id.
+    """
+    require_columns(frame, TOKEN_COLUMNS, source)
+    tin = int_column(frame, "input_tokens", source)
+    tout = int_column(frame, "output_tokens", source)
+    ids = None
+    if "query_id" in frame.columns:
+        col = frame["query_id"]
+        missing = col.isna().to_numpy()
+        if missing.any():
+            i = int(missing.argmax())
+            raise InputError(f"{where(source, i + 1, 'query_id')}: empty query id")
+        ids = col.astype(str).to_numpy(dtype=object)
+        dup = pd.Index(ids).duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            first = int(np.flatnonzero(ids == ids[i])[0])
+            raise InputError(f"{where(source, i + 1, 'query_id', ids[i], has_value=True)}: "
+                             f"duplicate query id (first seen in row {first + 1})")
+    return Workload(input_tokens=tin, output_tokens=tout, query_ids=ids, source=source)
+
+
+def load_workload(workload: Workload | pd.DataFrame | str | os.PathLike[str]) -> Workload:
+    """Load a workload from a path (CSV, Parquet, JSON Lines), a DataFrame or a Workload.
+
+    Args:
+        workload: the job list.
+
+    Returns:
+        A validated :class:`Workload`.
+
+    Raises:
+        InputError: unreadable file or bad content (file, row, column and value named).
+    """
+    if isinstance(workload, Workload):
+        return workload
+    if isinstance(workload, pd.DataFrame):
+        return workload_from_frame(workload)
+    if isinstance(workload, str | os.PathLike):
+        path = Path(workload)
+        return workload_from_frame(read_frame(path), source=str(path))
+    raise InputError(f"workload: expected a path, a DataFrame or a Workload, "
+                     f"got {type(workload).__name__}")
