@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .problem import AssignmentProblem, build_problem, check_lam
+from .problem import AssignmentProblem, build_problem, check_lam, check_range
 from .report import compare_problem
 from .schedule import Schedule
 from .systems import Fleet, System, load_systems
@@ -17,14 +17,27 @@ WorkloadLike = Workload | pd.DataFrame | str | os.PathLike[str]
 SystemsLike = Fleet | Sequence[System] | str | os.PathLike[str]
 
 
-def problem_for(workload: WorkloadLike, systems: SystemsLike = "hybrid") -> AssignmentProblem:
-    """Load a workload and a fleet and build their class-level problem."""
-    return build_problem(load_workload(workload), load_systems(systems))
+def problem_for(workload: WorkloadLike, systems: SystemsLike = "hybrid",
+                strict_range: bool = False) -> AssignmentProblem:
+    """Load a workload and a fleet and build their class-level problem.
+
+    Args:
+        workload: the job list (see :func:`solve`).
+        systems: the fleet (see :func:`solve`).
+        strict_range: refuse queries outside a cost model's measured token range.
+
+    Raises:
+        InputError: bad input, or out-of-range predictions with ``strict_range``.
+    """
+    problem = build_problem(load_workload(workload), load_systems(systems))
+    if strict_range:
+        check_range(problem)
+    return problem
 
 
 def solve(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 0.5, *,
           solver: str = "highs", time_limit: float | None = None,
-          gap_tol: float | None = None) -> Schedule:
+          gap_tol: float | None = None, strict_range: bool = False) -> Schedule:
     """Assign every query to a system, minimising λ·energy + (1−λ)·runtime under capacity.
 
     Args:
@@ -35,6 +48,7 @@ def solve(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 
             CBC), or ``pulp:<PuLP solver name>``.
         time_limit: seconds; on expiry the best schedule found is returned with its gap.
         gap_tol: certified relative gap to reach (default 1e-6).
+        strict_range: refuse queries outside a cost model's measured token range.
 
     Returns:
         The optimal :class:`Schedule` (``summary["gap"]`` is the certified relative gap).
@@ -46,13 +60,13 @@ def solve(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 
     from .policies import milp
 
     lam = check_lam(lam)
-    return milp(problem_for(workload, systems), lam, solver=solver, time_limit=time_limit,
-                gap_tol=gap_tol)
+    return milp(problem_for(workload, systems, strict_range), lam, solver=solver,
+                time_limit=time_limit, gap_tol=gap_tol)
 
 
 def compare(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 0.5, *,
             policies: list[str] | None = None, seed: int = 0, solver: str = "highs",
-            time_limit: float | None = None) -> pd.DataFrame:
+            time_limit: float | None = None, strict_range: bool = False) -> pd.DataFrame:
     """Compare the MILP with the seeds' heuristics and simple baselines.
 
     Args:
@@ -63,6 +77,7 @@ def compare(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float 
         seed: seed of the ``random`` policy.
         solver: solver of the ``milp`` policy.
         time_limit: time limit of the ``milp`` policy [s].
+        strict_range: refuse queries outside a cost model's measured token range.
 
     Returns:
         One row per policy with ``policy, feasible, objective, energy_kwh, runtime_s,
@@ -70,5 +85,5 @@ def compare(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float 
         ``queries_<system>`` per system.
     """
     lam = check_lam(lam)
-    return compare_problem(problem_for(workload, systems), lam, policies, seed=seed,
+    return compare_problem(problem_for(workload, systems, strict_range), lam, policies, seed=seed,
                            solver=solver, time_limit=time_limit)

@@ -66,6 +66,8 @@ def fleet_options(func):
         click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True),
                      default=None, help="Seconds for the MILP; returns the best schedule "
                      "found with its gap."),
+        click.option("--strict-range", is_flag=True, help="Refuse queries outside a cost "
+                     "model's measured token range instead of extrapolating."),
         click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
     ]
     for opt in reversed(opts):
@@ -98,7 +100,7 @@ def cli() -> None:
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default="assignment.csv",
               show_default=True, help="Assignment CSV (query_id,system).")
 @handle_errors
-def solve(workload, systems, lam, solver, time_limit, quiet, out):
+def solve(workload, systems, lam, solver, time_limit, strict_range, quiet, out):
     """Assign every query to a system, minimising lam*energy + (1-lam)*runtime.
 
     Writes the assignment CSV and prints a summary with the certified gap.
@@ -112,7 +114,7 @@ def solve(workload, systems, lam, solver, time_limit, quiet, out):
 
     t0 = time.perf_counter()
     say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems)
+    problem = problem_for(workload, systems, strict_range)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes, "
         f"{problem.n_systems} systems; solving ...", quiet)
     sched = milp(problem, lam, solver=solver, time_limit=time_limit)
@@ -148,7 +150,8 @@ def _warn_guards(summary: dict) -> None:
               help="Policy to include (repeatable); default: all that apply.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of `random`.")
 @handle_errors
-def compare(workload, systems, lam, solver, time_limit, quiet, out, policies, seed):
+def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out, policies,
+            seed):
     """Compare the MILP with the seeds' heuristics and baselines; write a CSV report.
 
     \b
@@ -159,7 +162,7 @@ def compare(workload, systems, lam, solver, time_limit, quiet, out, policies, se
     from .report import compare_problem
 
     say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems)
+    problem = problem_for(workload, systems, strict_range)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; running "
         "policies ...", quiet)
     frame = compare_problem(problem, lam, list(policies) or None, seed=seed, solver=solver,
@@ -174,30 +177,48 @@ def compare(workload, systems, lam, solver, time_limit, quiet, out, policies, se
 
 @cli.command("fit")
 @click.argument("table", type=click.Path(dir_okay=False))
-@click.option("--form", type=click.Choice(["paper", "default"]), default="paper",
-              show_default=True, help="paper: a0*in + a1*out + a2*in*out (OLS, no intercept).")
+@click.option("--form", type=click.Choice(["default", "paper"]), default="default",
+              show_default=True, help="default: physical prefill + per-step model, fitted to "
+              "relative error with non-negative coefficients; paper: a0*in + a1*out + "
+              "a2*in*out (OLS, no intercept).")
 @click.option("--cv", "cv_folds", type=click.IntRange(min=0), default=9, show_default=True,
               help="Folds of the cross-validated MAPE (0: skip).")
 @click.option("--out", "-o", type=click.Path(dir_okay=False), default=None,
               help="Fitted-coefficients CSV (default: print it).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write predicted-vs-measured and residual PNGs to this folder "
+              "(needs offline-sched[plot]).")
 @handle_errors
-def fit_cmd(table, form, cv_folds, out):
+def fit_cmd(table, form, cv_folds, out, plot_dir):
     """Fit energy and runtime models per (model, system) of a measurement table.
+
+    Reports R2, MAPE, cross-validated MAPE, n and the measured token range per
+    (model, system, metric).
 
     \b
     Example:
-      offline-sched fit measurements/a100/llama-2-7b.csv --form paper --out coefficients.csv
+      offline-sched fit measurements/a100/llama-2-7b.csv --form default --out coef.csv
+      offline-sched fit measurements/m1-pro/llama-2-7b.csv --plot fit-plots
     """
     from .fitting import coefficients_frame, fit
+    from .tables import read_table
 
-    frame = coefficients_frame(fit(table, form=form, cv_folds=cv_folds))
+    frame_in = read_table(table)
+    models = fit(frame_in, form=form, cv_folds=cv_folds, source=table)
+    frame = coefficients_frame(models)
     if out:
         write_csv(frame, out)
-        click.echo(frame[["model", "system", "metric", "form", "r2", "mape", "cv_mape", "n"]]
-                   .to_string(index=False, float_format=_fmt))
+        cols = ["model", "system", "metric", "form", "r2", "mape", "cv_mape", "n",
+                "input_min", "input_max", "output_min", "output_max"]
+        click.echo(frame[cols].to_string(index=False, float_format=_fmt))
         click.echo(f"wrote {out}")
     else:
         click.echo(frame.to_csv(index=False), nl=False)
+    if plot_dir:
+        from .plots import plot_fit
+
+        for path in plot_fit(models, frame_in, plot_dir):
+            click.echo(f"wrote {path}", err=True)
 
 
 @cli.command()
@@ -222,6 +243,11 @@ def fleets():
             "share": f"[{s.min_share:g}, {s.max_share:g}]",
         } for s in fleet])
         click.echo("  " + rows.to_string(index=False).replace("\n", "\n  "))
+
+
+from .cli_measure import measure  # noqa: E402  (lazy inside: no torch import here)
+
+cli.add_command(measure)
 
 
 def main() -> None:  # pragma: no cover

@@ -244,7 +244,7 @@ def load_cost_models(path: str | os.PathLike[str], form: str = "paper"
     """
     frame = read_frame(path)
     if "metric" in frame.columns:
-        if "form" in frame.columns and frame["form"].nunique() > 1:
+        if "form" in frame.columns:
             frame = frame[frame["form"] == form]
             if frame.empty:
                 raise InputError(f"{path}: no coefficients of form {form!r}")

@@ -46,6 +46,8 @@ class AssignmentProblem:
         accuracy_scale: normaliser A.
         clipped: eligible (query, system) predictions clipped at a cost-model floor.
         extrapolated: eligible (query, system) predictions outside the measured range.
+        outside_range: per (class, system), whether the class lies outside the measured
+            token range of that system's cost model, (C, S).
     """
 
     workload: Workload
@@ -63,6 +65,7 @@ class AssignmentProblem:
     accuracy_scale: float
     clipped: int
     extrapolated: int
+    outside_range: np.ndarray
 
     @property
     def n_queries(self) -> int:
@@ -142,6 +145,7 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
     energy = np.full((n_c, n_s), np.nan)
     runtime = np.empty((n_c, n_s))
     eligible = np.empty((n_c, n_s), dtype=bool)
+    outside = np.zeros((n_c, n_s), dtype=bool)
     clipped = extrapolated = 0
     for s, system in enumerate(fleet):
         pred = system.cost.predict(tin, tout)
@@ -150,6 +154,7 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
         eligible[:, s] = system.eligible(tin, tout) & (system.instances > 0)
         clipped += int(cls.count[pred.clipped & eligible[:, s]].sum())
         extrapolated += int(cls.count[pred.extrapolated & eligible[:, s]].sum())
+        outside[:, s] = pred.extrapolated & eligible[:, s]
     orphan = ~eligible.any(axis=1)
     if orphan.any():
         n_orphan = int(cls.count[orphan].sum())
@@ -174,4 +179,24 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
         max_count=max_count, energy_scale=_scale(energy, eligible, norm),
         runtime_scale=_scale(runtime, eligible, norm),
         accuracy_scale=_scale(accuracy, eligible, norm) if accuracy is not None else 1.0,
-        clipped=clipped, extrapolated=extrapolated)
+        clipped=clipped, extrapolated=extrapolated, outside_range=outside)
+
+
+def check_range(problem: AssignmentProblem) -> None:
+    """Refuse predictions outside the measured token range (``--strict-range``).
+
+    Raises:
+        InputError: naming how many (query, system) pairs are outside and one example.
+    """
+    if not problem.outside_range.any():
+        return
+    c, s = (int(v[0]) for v in np.nonzero(problem.outside_range))
+    q = int(np.flatnonzero(problem.classes.query_class == c)[0])
+    m = problem.fleet[s].cost.runtime
+    raise InputError(
+        f"{problem.workload.source}: {problem.extrapolated} (query, system) predictions lie "
+        f"outside the measured token range, e.g. row {q + 1}, query "
+        f"{problem.workload.ids[q]} (input_tokens={problem.classes.input_tokens[c]}, "
+        f"output_tokens={problem.classes.output_tokens[c]}) on {problem.fleet[s].name!r} "
+        f"(measured input {m.input_range}, output {m.output_range}); drop --strict-range "
+        "to extrapolate")

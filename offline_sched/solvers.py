@@ -234,8 +234,14 @@ class HighsSolver:
                     counts, method = mip_counts, "mip"
                     upper = _objective(w, counts)
                 lower = max(lower, mip_lower)
+                if counts is None and mip_status == "infeasible":
+                    raise InfeasibleError(
+                        "infeasible: the capacities fit the queries only fractionally; no "
+                        "assignment of whole queries meets every capacity and share bound "
+                        f"(capacities: {_capacities(p)})")
                 if counts is None:
-                    raise SolverError(f"no integral schedule found (MIP status {mip_status})")
+                    raise SolverError(f"no integral schedule found (MIP status {mip_status}); "
+                                      "try a longer --time-limit")
         gap = relative_gap(upper, lower)
         status = "optimal" if gap <= self.gap_tol else "gap"
         return SolveResult(counts, status, upper, lower, gap, time.perf_counter() - start,
@@ -360,6 +366,10 @@ def _full_mip(p: AssignmentProblem, w: np.ndarray, start: np.ndarray | None,
     if info.primal_solution_status == 0 or status == "infeasible":
         return None, bound, status
     return np.rint(model.to_counts(model.values())).astype(np.int64), bound, status
+
+
+def _capacities(p: AssignmentProblem) -> str:
+    return ", ".join(f"{s.name}={c:.6g} s" for s, c in zip(p.fleet, p.capacity_s, strict=True))
 
 
 def diagnose_infeasibility(p: AssignmentProblem) -> str:

@@ -113,3 +113,26 @@ def test_python_dash_m_works(workload_file, fleet_file, tmp_path):
                           text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "gap=" in proc.stdout and out.exists()
+
+
+def test_strict_range_refuses_extrapolation(run, tmp_path):
+    wl = tmp_path / "w.csv"
+    wl.write_text("input_tokens,output_tokens\n100,50\n3000,900\n")
+    res = run("solve", wl, "--strict-range", "-o", tmp_path / "a.csv", "-q")
+    assert res.exit_code == 2
+    assert "outside the measured token range" in res.stderr and "row 2" in res.stderr
+    res = run("solve", wl, "-o", tmp_path / "a.csv", "-q")
+    assert res.exit_code == 0
+    assert "lie outside the measured token range" in res.stderr
+
+
+def test_fit_default_form_with_plots(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from conftest import REPO
+    table = REPO / "measurements" / "m1-pro" / "llama-2-7b.csv"
+    res = run("fit", table, "--plot", tmp_path / "plots", "-o", tmp_path / "c.csv")
+    assert res.exit_code == 0, res.output
+    coef = pd.read_csv(tmp_path / "c.csv")
+    assert set(coef.form) == {"default"}
+    assert (coef.cv_mape < 0.10).all()
+    assert list((tmp_path / "plots").glob("*.png"))
