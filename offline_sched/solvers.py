@@ -372,37 +372,50 @@ def _capacities(p: AssignmentProblem) -> str:
     return ", ".join(f"{s.name}={c:.6g} s" for s, c in zip(p.fleet, p.capacity_s, strict=True))
 
 
-def diagnose_infeasibility(p: AssignmentProblem) -> str:
+def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> str:
     """Explain why no schedule exists: which capacities or share bounds are short, by how much.
 
-    Solves an elastic LP (capacity and share rows may be violated at a cost) and reports the
-    minimal violations.
+    Checks, cheapest first: (1) load that only one system can take exceeds its capacity;
+    (2) all queries on their fastest eligible systems exceed the fleet's total capacity;
+    (3) an elastic LP (capacity rows may overflow at a cost) gives the least overflow per
+    system.
     """
+    cnt = p.classes.count.astype(np.float64)
+    only = p.eligible.sum(axis=1) == 1
+    forced = np.einsum("c,cs->s", cnt * only, np.where(p.eligible, p.runtime_s, 0.0))
+    reasons = [f"capacity of {p.fleet[s].name!r} is short by {forced[s] - p.capacity_s[s]:.6g} s "
+               f"for the queries only it can take (has {p.capacity_s[s]:.6g} s)"
+               for s in np.flatnonzero(forced > p.capacity_s * (1 + 1e-9))]
+    if reasons:
+        return "infeasible: " + "; ".join(reasons)
+    fastest = np.where(p.eligible, p.runtime_s, np.inf).min(axis=1) @ cnt
+    total = float(p.capacity_s.sum())
+    if fastest > total * (1 + 1e-9):
+        return (f"infeasible: the queries need at least {fastest:.6g} device-s even each on its "
+                f"fastest eligible system, but the fleet has {total:.6g} s; short by "
+                f"{fastest - total:.6g} s ({_capacities(p)})")
     hs = _highspy()
     n_c, n_s = p.eligible.shape
     model = _Model(p, p.classes.count, p.capacity_s, np.zeros(n_s, dtype=np.int64),
                    np.full(n_s, p.n_queries), integer=False)
     h = model.h
-    h.changeColsCost(len(model.cls), np.arange(len(model.cls), dtype=np.int32),
-                     np.zeros(len(model.cls)))
     scale = max(float(p.capacity_s.max()), 1.0)
     for s in range(n_s):  # one slack per capacity row: Σ r x − slack ≤ cap
         h.addCol(1.0 / scale, 0.0, hs.kHighsInf, 1, np.array([n_c + s], dtype=np.int32),
                  np.array([-1.0]))
-    reasons = []
-    if model.run() == "optimal":
+    if model.run(time_limit=time_limit) == "optimal":
         slack = np.asarray(h.getSolution().col_value)[len(model.cls):]
-        for s in np.flatnonzero(slack > 1e-6 * max(scale, 1.0)):
+        for s in np.flatnonzero(slack > 1e-6 * scale):
             sys = p.fleet[s]
             reasons.append(f"capacity of {sys.name!r} is short by {slack[s]:.6g} s "
                            f"(has {p.capacity_s[s]:.6g} s = {sys.instances} x "
                            f"{sys.window_s:g} s)")
     if not reasons and p.has_shares:
-        lo = p.min_count.sum()
-        reasons.append(f"share bounds cannot be met together: min shares ask for {lo} of "
-                       f"{p.n_queries} queries, or the capacities leave too little room")
+        reasons.append(f"share bounds cannot be met together with the capacities: min shares "
+                       f"ask for {p.min_count.sum()} of {p.n_queries} queries, max shares allow "
+                       f"{p.max_count.sum()}")
     if not reasons:
-        reasons.append("capacity and share limits cannot all be met")
+        reasons.append(f"capacity and share limits cannot all be met ({_capacities(p)})")
     return "infeasible: " + "; ".join(reasons)
 
 
