@@ -36,7 +36,8 @@ GAP_TOL = 1e-6
 FULL_MIP_MAX_VARS = 3_000
 POLISH_MAX_CLASSES = 300
 POLISH_TIME_S = 5.0
-CAP_RTOL = 1e-9
+CAP_MARGIN_REL = 1e-10
+CAP_MARGIN_ABS = 1e-7
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class _Model:
         blocks_i = [self.cls, n_c + self.sys]
         blocks_v = [np.ones(k), runtime]
         row_lo = [class_count.astype(np.float64), np.full(n_s, -hs.kHighsInf)]
-        row_hi = [class_count.astype(np.float64), capacity.astype(np.float64)]
+        # a hair below capacity, so float error in the solver can never overfill a system
+        cap = capacity.astype(np.float64)
+        row_hi = [class_count.astype(np.float64), cap - (CAP_MARGIN_REL * cap + CAP_MARGIN_ABS)]
         if shares:
             blocks_i.append(n_c + n_s + self.sys)
             blocks_v.append(np.ones(k))

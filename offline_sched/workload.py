@@ -112,6 +112,8 @@ def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Wor
     Raises:
         InputError: missing column, non-integer or < 1 token count, empty or duplicate id.
     """
+    if any(isinstance(c, str) and c != c.strip() for c in frame.columns):
+        frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)
     require_columns(frame, TOKEN_COLUMNS, source)
     tin = int_column(frame, "input_tokens", source)
     tout = int_column(frame, "output_tokens", source)

@@ -82,3 +82,20 @@ def test_unknown_policy_is_an_input_error(problem):
     from offline_sched import InputError
     with pytest.raises(InputError, match="unknown policy"):
         run_policy("fastest", problem, 0.5)
+
+
+def test_milp_adopts_a_better_feasible_incumbent():
+    from offline_sched.report import _best_incumbent
+    from offline_sched.schedule import Schedule
+
+    p = binding_instance(4, n=80, n_systems=2, slack=3.0)
+    good = greedy(p, 0.5)
+    assert good.feasible  # loose capacity: greedy is optimal
+    worse = Schedule(p, "milp", 0.5, counts=round_robin(p, 0.5).counts,
+                     info={"lower_bound": good.objective - 1.0, "method": "lp+round"})
+    assert worse.objective > good.objective
+    out = _best_incumbent([worse, good])
+    assert out[0].policy == "milp"
+    assert out[0].objective == pytest.approx(good.objective)
+    assert "incumbent:greedy" in out[0].summary["method"]
+    assert out[0].summary["gap"] == pytest.approx(1.0 / good.objective)
