@@ -21,6 +21,7 @@ from .tables import validate_table
 
 METRICS = {"energy": "energy_j", "runtime": "runtime_s"}
 STAT_COLUMNS = ["r2", "mape", "cv_mape", "n"]
+PAPER_COEF_COLUMNS = ["coef_in", "coef_out", "coef_inout"]
 RANGE_COLUMNS = ["input_min", "input_max", "output_min", "output_max", "floor"]
 
 
@@ -172,7 +173,11 @@ def coefficients_frame(models: dict[tuple[str, str], CostModel]) -> pd.DataFrame
                        floor=m.floor if m.floor is not None else np.nan)
             rows.append(row)
     frame = pd.DataFrame(rows)
-    coef_cols = [c for c in frame.columns if c.startswith("coef_")]
+    for col in PAPER_COEF_COLUMNS:  # always present; NaN where a form has no such feature
+        if col not in frame.columns:
+            frame[col] = np.nan
+    coef_cols = PAPER_COEF_COLUMNS + [c for c in frame.columns
+                                      if c.startswith("coef_") and c not in PAPER_COEF_COLUMNS]
     order = ["model", "system", "metric", "form", *coef_cols, "intercept", *STAT_COLUMNS,
              *RANGE_COLUMNS]
     return frame[order]
