@@ -6,9 +6,10 @@ clipped up to it (so a model that extrapolates to zero or negative cost cannot m
 look free), and predictions outside the measured token range are flagged. Both counts are
 reported by ``solve`` and ``compare``.
 
-Floors: a fitted metric's floor is the smallest value measured in its table (no query was
-ever cheaper); a metric given by coefficients alone uses the model's own prediction at
-τin = τout = 1 if that is positive, else 1e-3.
+Floors: a least-squares (``paper``) fit is floored at the smallest value measured in its
+table (no query was ever cheaper); a ``default``-form fit, positive and increasing by
+construction, at a tenth of it; a metric given by coefficients alone at the model's own
+prediction at τin = τout = 1 if that is positive, else 1e-3.
 """
 
 from __future__ import annotations

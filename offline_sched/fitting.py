@@ -22,6 +22,10 @@ from .tables import validate_table
 METRICS = {"energy": "energy_j", "runtime": "runtime_s"}
 STAT_COLUMNS = ["r2", "mape", "cv_mape", "n"]
 PAPER_COEF_COLUMNS = ["coef_in", "coef_out", "coef_inout"]
+POSITIVE_FLOOR = 0.1
+"""Floor of forms fitted with non-negative coefficients, as a fraction of the smallest
+measured value: such models are positive and increasing by construction, so the floor only
+guards degenerate fits; least-squares forms are floored at the smallest measured value."""
 RANGE_COLUMNS = ["input_min", "input_max", "output_min", "output_max", "floor"]
 
 
@@ -87,7 +91,7 @@ def fit_metric(metric: str, input_tokens: np.ndarray, output_tokens: np.ndarray,
         cv = cross_validated_mape(f, x, y, cv_folds, seed)
     return MetricModel(
         metric=metric, form=form, coef=dict(zip(f.features, map(float, beta), strict=True)),
-        intercept=0.0, floor=float(np.min(y)),
+        intercept=0.0, floor=float(np.min(y)) * (1.0 if f.method == "ols" else POSITIVE_FLOOR),
         input_range=(int(np.min(input_tokens)), int(np.max(input_tokens))),
         output_range=(int(np.min(output_tokens)), int(np.max(output_tokens))),
         stats=FitStats(r2=r2_score(y, pred), mape=mape(y, pred), n=int(len(y)), cv_mape=cv),
