@@ -163,16 +163,16 @@ class Form:
         """Return the design matrix, float64.
 
         Args:
-            input_tokens: τin, any shape broadcastable with ``output_tokens`` (scalars count
-                as shape (1,)).
+            input_tokens: τin, any shape broadcastable with ``output_tokens`` (scalars give
+                a 0-d prediction).
             output_tokens: τout.
 
         Returns:
             Array of shape (*broadcast shape, len(features)); (N, K) for 1-D inputs, so
             ``design @ coef`` has the shape of the inputs.
         """
-        i = np.atleast_1d(np.asarray(input_tokens, dtype=np.float64))
-        o = np.atleast_1d(np.asarray(output_tokens, dtype=np.float64))
+        i = np.asarray(input_tokens, dtype=np.float64)
+        o = np.asarray(output_tokens, dtype=np.float64)
         cols = np.broadcast_arrays(*(FEATURES[f](i, o) for f in self.features))
         return np.stack(cols, axis=-1)
 
