@@ -7,7 +7,6 @@ and turns library errors into one line on stderr with a non-zero exit code:
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 
@@ -16,40 +15,10 @@ import pandas as pd
 
 from . import __version__
 from .atomic import write_csv
-from .errors import OfflineSchedError
+from .cli_common import fmt as _fmt
+from .cli_common import handle_errors, say
 
 EXAMPLE_WORKLOAD = "examples/day.csv"
-
-
-class CliError(click.ClickException):
-    """A library error shown as one line, with the error's exit code."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def handle_errors(func):
-    """Turn :class:`OfflineSchedError` (and Ctrl-C) into a one-line message and exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except OfflineSchedError as exc:
-            raise CliError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise CliError("interrupted; no output written", 130) from None
-        except MemoryError:
-            raise CliError("out of memory; try a smaller workload or --engine dask", 1) from None
-
-    return wrapper
-
-
-def say(msg: str, quiet: bool) -> None:
-    """Progress line on stderr (suppressed by --quiet)."""
-    if not quiet:
-        click.echo(msg, err=True)
 
 
 def fleet_options(func):
@@ -77,10 +46,6 @@ def fleet_options(func):
 
 def _opt(value: object) -> str:
     return "-" if value is None else f"{value:g}"
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.6g}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

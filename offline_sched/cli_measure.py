@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from .cli_common import CliError
 from .errors import OfflineSchedError
 from .measure.harness import Progress, SweepInterrupted, run_sweep
 from .measure.loading import DTYPES
@@ -33,14 +34,6 @@ Example:
   offline-sched measure --model tiny-llama --random-weights --device cpu \\
       --inputs 8,64 --outputs 4,32 --repeats 2 --out t.csv
 """
-
-
-class MeasureFailed(click.ClickException):
-    """A library error shown as one line, exiting with the error's code (2 input, 1 measure)."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def _tokens(option: str):
@@ -120,9 +113,9 @@ def measure(model: str, random_weights: bool, device: str, inputs: tuple[int, ..
         result = run_sweep(spec, out, progress=bar)
     except KeyboardInterrupt as exc:
         rows = exc.rows_written if isinstance(exc, SweepInterrupted) else bar.rows
-        raise MeasureFailed(f"interrupted: kept {rows} complete rows in {out}", 130) from None
+        raise CliError(f"interrupted: kept {rows} complete rows in {out}", 130) from None
     except OfflineSchedError as exc:
-        raise MeasureFailed(str(exc), exc.exit_code) from None
+        raise CliError(str(exc), exc.exit_code) from None
     finally:
         bar.close()
     if result.meter_note:
