@@ -15,33 +15,25 @@ import pandas as pd
 
 from . import __version__
 from .atomic import write_csv
+from .cli_common import common_options, handle_errors, say
 from .cli_common import fmt as _fmt
-from .cli_common import handle_errors, say
 
 EXAMPLE_WORKLOAD = "examples/day.csv"
 
 
 def fleet_options(func):
-    """Shared options: --systems, --lam, --solver, --time-limit, --quiet."""
+    """Shared options of solve and compare: the common ones plus --lam and --solver."""
     opts = [
-        click.option("--systems", "-s", default="hybrid", show_default=True,
-                     help="Bundled fleet name (see `offline-sched fleets`) or fleet TOML file."),
         click.option("--lam", "-l", type=click.FloatRange(0.0, 1.0), default=0.5,
                      show_default=True, help="Weight of energy in [0, 1]; 1-lam weighs runtime "
                      "(or accuracy)."),
         click.option("--solver", default="highs", show_default=True,
                      help="highs (fast, exact over query classes) or pulp (per-query CBC "
                      "reference; small batches only), or pulp:<PuLP solver>."),
-        click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True),
-                     default=None, help="Seconds for the MILP; returns the best schedule "
-                     "found with its gap."),
-        click.option("--strict-range", is_flag=True, help="Refuse queries outside a cost "
-                     "model's measured token range instead of extrapolating."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
     ]
     for opt in reversed(opts):
         func = opt(func)
-    return func
+    return common_options(func)
 
 
 def _opt(value: object) -> str:
@@ -213,6 +205,10 @@ def fleets():
 from .cli_measure import measure  # noqa: E402  (lazy inside: no torch import here)
 
 cli.add_command(measure)
+from .cli_study import sweep, thresholds  # noqa: E402
+
+cli.add_command(sweep)
+cli.add_command(thresholds)
 
 
 def main() -> None:  # pragma: no cover

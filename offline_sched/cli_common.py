@@ -46,3 +46,23 @@ def say(msg: str, quiet: bool) -> None:
 def fmt(value: float) -> str:
     """Six significant digits, for tables on the terminal."""
     return f"{value:.6g}"
+
+
+def common_options(func):
+    """Add the options every workload command shares.
+
+    They are --systems, --time-limit, --strict-range and --quiet.
+    """
+    opts = [
+        click.option("--systems", "-s", default="hybrid", show_default=True,
+                     help="Bundled fleet name (see `offline-sched fleets`) or fleet TOML file."),
+        click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True),
+                     default=None, help="Seconds per MILP solve; returns the best schedule "
+                     "found with its gap."),
+        click.option("--strict-range", is_flag=True, help="Refuse queries outside a cost "
+                     "model's measured token range instead of extrapolating."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func

@@ -71,7 +71,7 @@ def greedy(problem: AssignmentProblem, lam: float, **_: object) -> Schedule:
                         {"solve_s": time.perf_counter() - t0})
 
 
-def _cheapest_among(problem: AssignmentProblem, w: np.ndarray, allowed: np.ndarray
+def cheapest_among(problem: AssignmentProblem, w: np.ndarray, allowed: np.ndarray
                     ) -> np.ndarray:
     """Per class, the cheapest eligible system among ``allowed`` (else any eligible one)."""
     masked = np.where(allowed[None, :] & problem.eligible, w, np.inf)
@@ -88,7 +88,7 @@ def all_gpu(problem: AssignmentProblem, lam: float, **_: object) -> Schedule:
     gpu = np.array([s.gpu for s in problem.fleet])
     if not gpu.any():
         raise InputError(f"{problem.fleet.name}: all-gpu needs a system with gpu = true")
-    choice = _cheapest_among(problem, problem.weights(lam), gpu)
+    choice = cheapest_among(problem, problem.weights(lam), gpu)
     return _from_choice(problem, lam, "all-gpu", choice, {"solve_s": time.perf_counter() - t0})
 
 
@@ -179,7 +179,7 @@ def threshold(problem: AssignmentProblem, lam: float, feature: str = "input",
     w = problem.weights(lam)
     f = threshold_feature(problem, feature)
     # queries on the GPU side: the GPU system if eligible, else the cheapest eligible
-    big_choice = _cheapest_among(problem, w, np.arange(problem.n_systems) == big)
+    big_choice = cheapest_among(problem, w, np.arange(problem.n_systems) == big)
     can_small = problem.eligible[:, small]
     if value is None:
         value = _sweep(problem, w, f, small, big_choice, can_small)

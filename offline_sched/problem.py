@@ -39,8 +39,9 @@ class AssignmentProblem:
         accuracy_score: A_s·(τin + τout) per query, (C, S), or None without accuracies.
         eligible: whether system s can take class c, (C, S).
         capacity_s: device-seconds per system, (S,).
-        min_count: smallest number of queries system s must take (share bound), (S,).
-        max_count: largest number of queries system s may take (share bound), (S,).
+        min_count: smallest number of queries system s must take (see
+            :func:`share_counts`), (S,).
+        max_count: largest number of queries system s may take, (S,).
         energy_scale: normaliser E [J] (1 for absolute weights).
         runtime_scale: normaliser R [s].
         accuracy_scale: normaliser A.
@@ -118,6 +119,26 @@ def check_lam(lam: float) -> float:
     return value
 
 
+def share_counts(min_share: np.ndarray, max_share: np.ndarray, n: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Turn share bounds into whole query counts.
+
+    Bounds are rounded strictly (at least ⌈min·N⌉, at most ⌊max·N⌋), unless that makes them
+    contradict each other (shares that sum to exactly 1, say): then they are rounded outward
+    (⌊min·N⌋, ⌈max·N⌉), so the shares are met to within one query.
+
+    Returns:
+        ``(min_count, max_count)`` as int64 arrays.
+    """
+    lo = np.ceil(min_share * n - 1e-9).astype(np.int64)
+    hi = np.floor(max_share * n + 1e-9).astype(np.int64)
+    if lo.sum() > n:
+        lo = np.floor(min_share * n + 1e-9).astype(np.int64)
+    if hi.sum() < n:
+        hi = np.ceil(max_share * n - 1e-9).astype(np.int64)
+    return lo, hi
+
+
 def _scale(values: np.ndarray, eligible: np.ndarray, normalize: bool) -> float:
     if not normalize:
         return 1.0
@@ -170,8 +191,8 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
         accuracy = (tin + tout)[:, None].astype(np.float64) * acc[None, :]
     n = len(workload)
     capacity = np.array([s.capacity_s for s in fleet], dtype=np.float64)
-    min_count = np.array([np.ceil(s.min_share * n - 1e-9) for s in fleet], dtype=np.int64)
-    max_count = np.array([np.floor(s.max_share * n + 1e-9) for s in fleet], dtype=np.int64)
+    min_count, max_count = share_counts(np.array([s.min_share for s in fleet]),
+                                        np.array([s.max_share for s in fleet]), n)
     norm = fleet.normalize
     return AssignmentProblem(
         workload=workload, fleet=fleet, classes=cls, energy_j=energy, runtime_s=runtime,

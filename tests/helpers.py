@@ -42,14 +42,14 @@ def random_workload(rng: np.random.Generator, n: int) -> pd.DataFrame:
 
 
 def binding_instance(seed: int, n: int = 60, n_systems: int = 3, shares: bool = False,
-                     slack: float = 1.25) -> AssignmentProblem:
+                     slack: float = 1.25, limits: bool = True) -> AssignmentProblem:
     """Random feasible problem whose windows are within `slack` of the smallest feasible one."""
     from offline_sched.errors import InfeasibleError
     from offline_sched.solvers import HighsSolver
 
     rng = np.random.default_rng(seed)
     wl = load_workload(random_workload(rng, n))
-    fleet = random_fleet(rng, n_systems, window_s=1.0, shares=shares)
+    fleet = random_fleet(rng, n_systems, window_s=1.0, shares=shares, limits=limits)
     p0 = build_problem(wl, fleet)
     fastest = np.where(p0.eligible, p0.runtime_s, np.inf).min(axis=1)
     window = 0.5 * float(fastest @ p0.classes.count) / sum(s.instances for s in fleet)

@@ -1,7 +1,7 @@
 import pytest
 from helpers import binding_instance
 
-from offline_sched import InfeasibleError
+from offline_sched import InfeasibleError, build_problem
 from offline_sched.policies import milp
 from offline_sched.solvers import HighsSolver, relative_gap
 
@@ -57,3 +57,29 @@ def test_infeasible_capacity_is_explained():
 def test_relative_gap():
     assert relative_gap(10.0, 9.0) == pytest.approx(0.1)
     assert relative_gap(10.0, 10.5) == 0.0
+
+
+def test_share_counts_round_strictly_unless_that_contradicts():
+    import numpy as np
+
+    from offline_sched.problem import share_counts
+    lo, hi = share_counts(np.array([0.0125, 0.05]), np.array([1.0, 1.0]), 200)
+    assert list(lo) == [3, 10] and list(hi) == [200, 200]
+    lo, hi = share_counts(np.zeros(3), np.array([0.05, 0.2, 0.75]), 7473)
+    assert hi.sum() >= 7473 and list(hi) == [374, 1495, 5605]
+
+
+def test_exact_shares_that_sum_to_one_are_met_within_one_query():
+    from dataclasses import replace
+
+    from offline_sched.systems import Fleet
+    p = binding_instance(9, n=97, n_systems=3, slack=10.0, limits=False)
+    shares = (0.05, 0.2, 0.75)
+    fleet = Fleet(tuple(replace(s, max_share=g, window_s=1e9)
+                        for s, g in zip(p.fleet, shares, strict=True)),
+                  name="exact")
+    q = build_problem(p.workload, fleet)
+    sched = milp(q, lam=0.5)
+    per = sched.by_system["queries"].to_numpy()
+    assert sched.feasible and per.sum() == 97
+    assert all(abs(k - g * 97) < 1 for k, g in zip(per, shares, strict=True))

@@ -1,0 +1,128 @@
+"""Study commands: ``offline-sched sweep`` (λ trade-off) and ``offline-sched thresholds``.
+
+Registered on the main group by :mod:`offline_sched.cli`. Like every command they parse their
+options, call one library function (:func:`offline_sched.study.sweep`,
+:func:`offline_sched.study.threshold_study`), write their outputs atomically and turn library
+errors into one line with the error's exit code (2 bad input, 3 infeasible).
+
+This module does not import :mod:`offline_sched.cli` (which imports it), so it carries its
+own small error wrapper.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .atomic import write_csv
+from .cli_common import common_options, handle_errors, say
+from .cli_common import fmt as _fmt
+
+
+@click.command("sweep")
+@click.argument("workload", type=click.Path(dir_okay=False))
+@common_options
+@click.option("--lam", "-l", "lam_text", default="0:1:0.1", show_default=True,
+              help="λ values: start:stop:step (stop included) or a comma list, in [0, 1].")
+@click.option("--policy", "-p", "policies", multiple=True,
+              help="Policy to include (repeatable); default: all that apply, plus "
+              "only-<system> for each system.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of `random`.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="sweep.csv",
+              show_default=True, help="CSV, one row per (λ, policy).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw energy vs runtime (or accuracy) to this PNG "
+              "(needs offline-sched[plot]).")
+@click.option("--metric", type=click.Choice(["auto", "runtime", "accuracy"]), default="auto",
+              show_default=True, help="Second axis of the plot (auto: accuracy for "
+              "energy-accuracy fleets).")
+@handle_errors
+def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies, seed, out,
+          plot_path, metric):
+    """Sweep λ: every policy at every λ, one CSV row per (λ, policy).
+
+    The MILP's model is built once and re-solved per λ. The plot shows energy against mean
+    runtime (or accuracy): the MILP's Pareto frontier as a line, the baselines as points.
+
+    \b
+    Example:
+      offline-sched sweep examples/day.csv --systems hybrid --lam 0:1:0.1 \\
+          --out sweep.csv --plot sweep.png
+      offline-sched sweep jobs.csv -s multi-llm --lam 0,0.5,1 --metric accuracy
+    """
+    from .api import problem_for
+    from .study import milp_frontier, parse_lams, second_metric
+    from .study import sweep as run_sweep
+
+    lams = parse_lams(lam_text)
+    say(f"reading {workload} and building the problem ...", quiet)
+    problem = problem_for(workload, systems, strict_range)
+    say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; sweeping "
+         f"{len(lams)} λ values ...", quiet)
+    frame = run_sweep(problem, lams, list(policies) or None, seed=seed,
+                      time_limit=time_limit)
+    if plot_path:
+        from .study_plots import plot_sweep
+
+        plot_sweep(frame, plot_path,
+                   metric=second_metric(problem) if metric == "auto" else metric)
+    write_csv(frame, out)
+    if "milp" in set(frame["policy"]):
+        front = milp_frontier(frame, second_metric(problem))
+        click.echo(front.to_string(index=False, float_format=_fmt))
+    if plot_path:
+        click.echo(f"wrote {plot_path}")
+    click.echo(f"wrote {out} ({len(frame)} rows)")
+
+
+@click.command("thresholds")
+@click.argument("workload", type=click.Path(dir_okay=False))
+@common_options
+@click.option("--lam", "-l", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+              help="λ of the objective that picks the best threshold (1: energy only, as in "
+              "the e-Energy paper).")
+@click.option("--feature", "-f", "features", multiple=True,
+              type=click.Choice(["input", "output", "product"]),
+              help="Threshold feature (repeatable); default: all three.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False), default="thresholds.csv",
+              show_default=True, help="CSV, one row per (feature, threshold) plus the "
+              "reference and MILP rows.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Also draw energy and mean runtime against each threshold to this PNG "
+              "(needs offline-sched[plot]).")
+@handle_errors
+def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features, out,
+               plot_path):
+    """The e-Energy threshold study: energy and runtime as the token threshold moves.
+
+    Queries at or below the threshold go to the small (non-GPU) system, the rest to the GPU
+    system; every threshold the workload suggests is scored, next to the all-small and
+    all-GPU schedules and the MILP.
+
+    \b
+    Example:
+      offline-sched thresholds examples/day.csv --systems hybrid \\
+          --out thresholds.csv --plot thresholds.png
+    """
+    from .api import problem_for
+    from .study import FEATURES, best_thresholds, threshold_study
+
+    say(f"reading {workload} and building the problem ...", quiet)
+    problem = problem_for(workload, systems, strict_range)
+    say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; scoring "
+         "thresholds ...", quiet)
+    frame = threshold_study(problem, lam, list(features) or FEATURES, time_limit=time_limit)
+    if plot_path:
+        from .study_plots import plot_thresholds
+
+        plot_thresholds(frame, plot_path, title=f"{problem.workload.source} on "
+                        f"{problem.fleet.name}, λ = {lam:g}")
+    write_csv(frame, out)
+    show = ["policy", "threshold", "feasible", "energy_kwh", "mean_runtime_s",
+            "energy_saving_vs_all_gpu_pct", "runtime_change_vs_all_gpu_pct"]
+    click.echo(best_thresholds(frame)[show].to_string(index=False, float_format=_fmt))
+    if plot_path:
+        click.echo(f"wrote {plot_path}")
+    click.echo(f"wrote {out} ({len(frame)} rows)")
+
+
+__all__ = ["sweep", "thresholds"]
