@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import click
 
@@ -38,8 +39,12 @@ def handle_errors(func):
 
 
 def say(msg: str, quiet: bool) -> None:
-    """Progress line on stderr (suppressed by --quiet)."""
-    if not quiet:
+    """Progress line on stderr for a person watching a terminal.
+
+    Suppressed by --quiet and when stderr is not a terminal, so scripts see nothing on stderr
+    but warnings and the one-line error.
+    """
+    if not quiet and getattr(sys.stderr, "isatty", lambda: False)():
         click.echo(msg, err=True)
 
 

@@ -61,9 +61,14 @@ def read_frame(path: str | os.PathLike[str], columns: list[str] | None = None) -
                 raise InputError(f"{p}: looks like a binary file, expected {fmt.upper()} text")
         if fmt == "jsonl":
             return pd.read_json(p, lines=True)
+        ids = {"query_id": str}  # ids stay as written ("007" is not 7)
         if _has_pyarrow():
-            return pd.read_csv(p, engine="pyarrow", dtype_backend="numpy_nullable")
-        return pd.read_csv(p, skipinitialspace=True, dtype_backend="numpy_nullable")
+            frame = pd.read_csv(p, engine="pyarrow", dtype_backend="numpy_nullable", dtype=ids)
+        else:
+            frame = pd.read_csv(p, skipinitialspace=True, dtype_backend="numpy_nullable",
+                                dtype=ids)
+        _check_duplicate_columns(frame, p)
+        return frame
     except InputError:
         raise
     except ImportError as exc:
@@ -75,6 +80,15 @@ def read_frame(path: str | os.PathLike[str], columns: list[str] | None = None) -
     except Exception as exc:  # pyarrow raises its own error types
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p}: cannot parse as {fmt.upper()}: {msg}") from None
+
+
+def _check_duplicate_columns(frame: pd.DataFrame, path: Path) -> None:
+    """Refuse a repeated header (pandas renames the second ``a`` to ``a.1``)."""
+    names = set(map(str, frame.columns))
+    for col in map(str, frame.columns):
+        base, dot, suffix = col.rpartition(".")
+        if dot and suffix.isdigit() and base in names:
+            raise InputError(f"{path}: column {base!r} appears more than once in the header")
 
 
 def _has_pyarrow() -> bool:
@@ -115,6 +129,12 @@ def int_column(frame: pd.DataFrame, col: str, source: object, minimum: int = 1) 
         InputError: the first empty, non-numeric, non-integer or too-small value, with its row.
     """
     series = frame[col]
+    if pd.api.types.is_bool_dtype(series.dtype) or (
+            series.dtype == object and series.map(type).eq(bool).any()):
+        i = int(np.flatnonzero(series.map(lambda v: isinstance(v, bool)).to_numpy())[0]) \
+            if series.dtype == object else 0
+        raise InputError(f"{where(source, i + 1, col, series.iloc[i], has_value=True)}: "
+                         "expected an integer, not a boolean")
     if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
         values = series.to_numpy(dtype=np.int64)
     else:

@@ -274,6 +274,9 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
             max_total_tokens=_int_opt(source, f"{where}.max_total_tokens",
                                       entry.get("max_total_tokens")),
             accuracy=acc, min_share=lo, max_share=hi))
+    total_min = sum(s.min_share for s in systems)
+    _check(total_min <= 1.0 + 1e-9, source, f"min_share values sum to {total_min:g} > 1: no "
+           "assignment can meet them")
     if objective == "energy-accuracy":
         missing = [s.name for s in systems if s.accuracy is None]
         _check(not missing, source, f"objective 'energy-accuracy' needs 'accuracy' on every "

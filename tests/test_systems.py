@@ -74,3 +74,11 @@ def test_cost_model_from_a_measurement_table(tmp_path):
     (sys_,) = load_systems(fleet_toml)
     assert sys_.cost.energy_j(10, 10) == pytest.approx(20 + 50 + 10)
     assert sys_.cost.runtime.input_range == (8, 64)
+
+
+def test_min_shares_above_one_are_refused(tmp_path):
+    path = tmp_path / "f.toml"
+    path.write_text(BASE.replace('name = "a"', 'name = "a"\nmin_share = 0.7') +
+                    BASE.replace('name = "a"', 'name = "b"\nmin_share = 0.7'))
+    with pytest.raises(InputError, match="min_share values sum to 1.4"):
+        load_systems(path)

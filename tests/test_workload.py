@@ -72,3 +72,15 @@ def test_binary_and_unknown_files(tmp_path):
         load_workload(tmp_path / "x.xlsx")
     with pytest.raises(InputError, match="no such file"):
         load_workload(tmp_path / "missing.csv")
+
+
+def test_ids_kept_verbatim_booleans_and_duplicate_headers_refused(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("query_id,input_tokens,output_tokens\n007,3,4\n7,5,6\n")
+    assert list(load_workload(path).ids) == ["007", "7"]
+    path.write_text("input_tokens,output_tokens\ntrue,3\n")
+    with pytest.raises(InputError, match="not a boolean"):
+        load_workload(path)
+    path.write_text("input_tokens,output_tokens,input_tokens\n1,2,3\n")
+    with pytest.raises(InputError, match="appears more than once"):
+        load_workload(path)
