@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import __version__
 from .atomic import write_csv
-from .cli_common import common_options, handle_errors, say
+from .cli_common import CliError, common_options, handle_errors, say
 from .cli_common import fmt as _fmt
 
 EXAMPLE_WORKLOAD = "examples/day.csv"
@@ -52,37 +52,68 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path())
 @fleet_options
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default="assignment.csv",
-              show_default=True, help="Assignment CSV (query_id,system).")
+@click.option("--out", "-o", type=click.Path(), default="assignment.csv",
+              show_default=True, help="Assignment file (query_id,system): .csv, or "
+              ".parquet/.pq for Parquet. With --engine dask, a name not ending in .csv is a "
+              "directory of Parquet parts.")
+@click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas",
+              show_default=True, help="pandas: in-process. dask: group and expand on Dask "
+              "(WORKLOAD may be a directory of Parquet files; needs offline-sched[dask]).")
 @handle_errors
-def solve(workload, systems, lam, solver, time_limit, strict_range, quiet, out):
+def solve(workload, systems, lam, solver, time_limit, strict_range, quiet, out, engine):
     """Assign every query to a system, minimising lam*energy + (1-lam)*runtime.
 
-    Writes the assignment CSV and prints a summary with the certified gap.
+    Writes the assignment and prints a summary with the certified gap.
 
     \b
     Example:
       offline-sched solve examples/day.csv --systems hybrid --lam 0.5 --out assignment.csv
+      offline-sched solve day-parquet/ --engine dask --out assignment.parquet
     """
     from .api import problem_for
+    from .assignment import write_schedule
     from .policies import milp
 
     t0 = time.perf_counter()
-    say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems, strict_range)
-    say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes, "
-        f"{problem.n_systems} systems; solving ...", quiet)
-    sched = milp(problem, lam, solver=solver, time_limit=time_limit)
-    say(f"writing {out} ...", quiet)
-    write_csv(sched.assignment, out)
+    marks = {}  # phase -> seconds since start: the summary line reports them
+
+    def progress(msg: str, phase: str | None = None) -> None:
+        now = time.perf_counter() - t0
+        if phase is None:  # the dask engine's lines: mark its phases by their wording
+            phase = "built" if "solving" in msg else "solved" if msg.startswith("writing") \
+                else None
+        if phase:
+            marks[phase] = now
+        say(f"[{now:7.2f} s] {msg}", quiet)
+
+    if engine == "dask":
+        if solver != "highs":
+            raise CliError("--engine dask solves with --solver highs only", 2)
+        from .dask_engine import solve_dask
+
+        sched = solve_dask(workload, systems, lam, out, time_limit=time_limit,
+                           strict_range=strict_range, progress=progress).schedule
+    else:
+        progress(f"reading {workload} and building the problem ...")
+        problem = problem_for(workload, systems, strict_range)
+        progress(f"{problem.n_queries} queries in {problem.classes.n_classes} classes, "
+                 f"{problem.n_systems} systems; solving ...", "built")
+        sched = milp(problem, lam, solver=solver, time_limit=time_limit)
+        progress(f"solved ({sched.info.get('method')}, gap {sched.info.get('gap', 0):.2g}); "
+                 f"writing {out} ...", "solved")
+        write_schedule(sched, out)
+    progress("done", "done")
     s = sched.summary
-    click.echo(f"{s['policy']}: {s['queries']} queries, lam={lam:g}, "
+    built, solved, done = (marks.get(k, float("nan")) for k in ("built", "solved", "done"))
+    click.echo(f"{s['policy']}: {s['queries']} queries, "
+               f"classes={sched.problem.classes.n_classes}, lam={lam:g}, "
                f"feasible={s['feasible']}, status={s['status']}, "
                f"objective={_fmt(s['objective'])}, gap={s['gap']:.2g}, "
                f"energy_kwh={_fmt(s['energy_kwh'])}, runtime_s={_fmt(s['runtime_s'])}, "
-               f"makespan_s={_fmt(s['makespan_s'])}, solve_s={s['solve_s']:.3g}, "
+               f"makespan_s={_fmt(s['makespan_s'])}, build_s={built:.3g}, "
+               f"solve_s={s['solve_s']:.3g}, write_s={done - solved:.3g}, "
                f"total_s={time.perf_counter() - t0:.3g}")
     _warn_guards(s)
     click.echo(sched.by_system.to_string(index=False, float_format=_fmt))
@@ -129,6 +160,14 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out
             "energy_saving_vs_all_gpu_pct", "solve_s"]
     click.echo(frame[show].to_string(index=False, float_format=_fmt))
     _warn_guards(frame.iloc[0].to_dict())
+    if not policies:
+        from .report import DEFAULT_POLICIES
+
+        skipped = [n for n in DEFAULT_POLICIES if n not in set(frame["policy"])]
+        if skipped:
+            click.echo(f"note: skipped {', '.join(skipped)}: the threshold policies need one "
+                       "gpu = true and one non-GPU system, all-gpu a gpu = true system",
+                       err=True)
     click.echo(f"wrote {out}")
 
 

@@ -18,28 +18,53 @@ from .problem import AssignmentProblem
 J_PER_KWH = 3.6e6
 
 
-def expand_counts(query_class: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def expand_counts(query_class: np.ndarray, counts: np.ndarray,
+                  start: np.ndarray | None = None) -> np.ndarray:
     """Turn per-class counts into a per-query system index (vectorised).
 
     Within each class, queries are taken in input order: the first ``counts[c, 0]`` go to
-    system 0, the next ``counts[c, 1]`` to system 1, and so on.
+    system 0, the next ``counts[c, 1]`` to system 1, and so on. Classes on one system (nearly
+    all of them in an optimal schedule) are a lookup; only the queries of split classes are
+    sorted.
 
     Args:
         query_class: class of each query, (N,).
         counts: queries of class c on system s, (C, S); rows sum to the class sizes.
+        start: for one part of a job list expanded part by part: the number of queries of
+            each class in the earlier parts, (C,); this part's queries of class c then take
+            positions ``start[c], start[c] + 1, …`` of the class. None: 0 (the whole list).
 
     Returns:
         System index per query, (N,), int16/int32.
     """
-    n = query_class.shape[0]
-    order = np.argsort(query_class, kind="stable")
-    sorted_cls = query_class[order]
-    class_start = np.concatenate([[0], np.cumsum(counts.sum(axis=1))[:-1]])
-    rank = np.arange(n, dtype=np.int64) - class_start[sorted_cls]
-    cum = np.cumsum(counts, axis=1)
     dtype = np.int16 if counts.shape[1] < 2**15 else np.int32
+    used = counts > 0
+    out = np.argmax(used, axis=1).astype(dtype)[query_class]
+    split = used.sum(axis=1) > 1
+    if not split.any():
+        return out
+    queries = np.flatnonzero(split[query_class])  # input order
+    out[queries] = _expand_split(query_class[queries], counts, split, start)
+    return out
+
+
+def _expand_split(query_class: np.ndarray, counts: np.ndarray, split: np.ndarray,
+                  start: np.ndarray | None) -> np.ndarray:
+    """:func:`expand_counts` for queries (in input order) of the classes marked ``split``."""
+    n = query_class.shape[0]
+    dtype = np.int16 if counts.shape[1] < 2**15 else np.int32
+    local = np.cumsum(split) - 1  # class -> index among the split classes
+    sub = counts[split]
+    cls = local[query_class]
+    order = np.argsort(cls, kind="stable")
+    sorted_cls = cls[order]
+    class_start = np.concatenate([[0], np.cumsum(np.bincount(cls, minlength=sub.shape[0]))[:-1]])
+    rank = np.arange(n, dtype=np.int64) - class_start[sorted_cls]
+    if start is not None:
+        rank += np.asarray(start, dtype=np.int64)[split][sorted_cls]
+    cum = np.cumsum(sub, axis=1)
     sys_sorted = np.zeros(n, dtype=dtype)
-    for s in range(counts.shape[1] - 1):  # loop over systems only
+    for s in range(sub.shape[1] - 1):  # loop over systems only
         sys_sorted += (rank >= cum[sorted_cls, s]).astype(dtype)
     out = np.empty(n, dtype=dtype)
     out[order] = sys_sorted

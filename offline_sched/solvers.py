@@ -31,11 +31,17 @@ import numpy as np
 
 from .errors import InfeasibleError, InputError, SolverError
 from .problem import AssignmentProblem
+from .relaxation import ClassRelaxation
 
 GAP_TOL = 1e-6
 FULL_MIP_MAX_VARS = 3_000
+FULL_MIP_IMPROVE_S = 5.0
+FULL_MIP_SEARCH_S = 60.0
 POLISH_MAX_CLASSES = 300
 POLISH_TIME_S = 5.0
+POLISH_PARTIAL_CLASSES = 60
+POLISH_RADIUS = 4
+POLISH_ROUNDS = 3
 CAP_MARGIN_REL = 1e-10
 CAP_MARGIN_ABS = 1e-7
 
@@ -130,12 +136,13 @@ class _Model:
         w = weights[self.rows][self.cls, self.sys]
         self.h.changeColsCost(w.size, np.arange(w.size, dtype=np.int32), w)
 
-    def run(self, time_limit: float | None = None, mip_gap: float | None = None) -> str:
+    def run(self, time_limit: float | None = None, mip_gap: float | None = None,
+            abs_gap: float = 1e-12) -> str:
         if time_limit is not None:
             self.h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         if mip_gap is not None:
             self.h.setOptionValue("mip_rel_gap", mip_gap)
-            self.h.setOptionValue("mip_abs_gap", 1e-12)
+            self.h.setOptionValue("mip_abs_gap", abs_gap)
         self.h.run()
         ms = self.h.getModelStatus()
         st = self.hs.HighsModelStatus
@@ -178,8 +185,8 @@ class HighsSolver:
     def __init__(self, problem: AssignmentProblem, gap_tol: float = GAP_TOL):
         self.problem = problem
         self.gap_tol = gap_tol
-        self._lp = _Model(problem, problem.classes.count, problem.capacity_s,
-                          problem.min_count, problem.max_count)
+        cap = problem.capacity_s.astype(np.float64)
+        self._lp = ClassRelaxation(problem, cap - (CAP_MARGIN_REL * cap + CAP_MARGIN_ABS))
 
     def solve(self, lam: float, time_limit: float | None = None) -> SolveResult:
         """Solve for one λ.
@@ -198,40 +205,52 @@ class HighsSolver:
         start = time.perf_counter()
         p = self.problem
         w = p.weights(lam)
-        self._lp.set_costs(w)
-        status = self._lp.run(time_limit)
-        if status == "infeasible":
-            raise InfeasibleError(diagnose_infeasibility(p))
-        if status != "optimal":
-            raise SolverError(f"HiGHS LP relaxation ended with status {status!r}")
-        lower = float(self._lp.h.getInfo().objective_function_value)
-        sol = self._lp.h.getSolution()
-        lp_counts = self._lp.to_counts(np.asarray(sol.col_value))
-        reduced = self._lp.to_counts(np.asarray(sol.col_dual))
-        counts = _round(p, w, lp_counts)
+        quick = quick_infeasibility(p)
+        if quick:
+            raise InfeasibleError(quick)
+        try:
+            relaxed = self._lp.solve(w, time_limit)
+        except InfeasibleError:
+            raise InfeasibleError(diagnose_infeasibility(p)) from None
+        lower, lp_counts, reduced = relaxed.lower_bound, relaxed.counts, relaxed.reduced
+        tol_abs = 0.1 * self.gap_tol * max(abs(lower), 1e-12)  # MIP steps stop within this
+        counts = _round(p, w, lp_counts, tol_abs)
         method = "lp+round"
         upper = _objective(w, counts) if counts is not None else np.inf
 
         def left() -> float | None:
             return None if time_limit is None else time_limit - (time.perf_counter() - start)
 
-        if counts is not None and relative_gap(upper, lower) > self.gap_tol:
+        for _ in range(POLISH_ROUNDS):
+            if counts is None or relative_gap(upper, lower) <= self.gap_tol:
+                break
             # Reduced-cost fixing: a query can only leave its LP system for one whose reduced
             # cost is below the current gap; if few classes have such an option, re-decide
-            # exactly those; otherwise fill left-over capacity greedily.
-            better, exact = _polish(p, w, counts, lp_counts, reduced, upper - lower, left())
+            # exactly those; otherwise the most promising ones, or fill left-over capacity
+            # greedily. A better schedule shrinks the gap, and so the next round's set.
+            better, exact = _polish(p, w, counts, lp_counts, reduced, upper - lower, left(),
+                                    tol_abs)
             if better is None:
                 better = _fill(p, w, counts)
-            if _objective(w, better) <= upper:
-                counts, upper = better, _objective(w, better)
+            value = _objective(w, better)
+            improved = value < upper - 1e-15 * abs(upper)
+            if value <= upper:
+                counts, upper = better, value
                 method = "lp+polish" if exact else "lp+round+fill"
-                if exact:
-                    lower = max(lower, upper - self.gap_tol * abs(upper))
+            if exact:
+                lower = max(lower, upper - self.gap_tol * abs(upper))
+            if exact or not improved:
+                break
         small = p.eligible.sum() <= FULL_MIP_MAX_VARS
         if counts is None or (relative_gap(upper, lower) > self.gap_tol and small):
             if counts is None or (left() is None or left() > 0):
-                mip_counts, mip_lower, mip_status = _full_mip(p, w, counts, left(),
+                budget = left() if left() is not None else FULL_MIP_IMPROVE_S
+                mip_counts, mip_lower, mip_status = _full_mip(p, w, counts, budget,
                                                               self.gap_tol)
+                if mip_counts is None and counts is None and mip_status == "time-limit" \
+                        and time_limit is None:  # no schedule yet: search longer
+                    mip_counts, mip_lower, mip_status = _full_mip(
+                        p, w, None, FULL_MIP_SEARCH_S, self.gap_tol)
                 if mip_counts is not None and (counts is None
                                                or _objective(w, mip_counts) <= upper):
                     counts, method = mip_counts, "mip"
@@ -252,14 +271,15 @@ class HighsSolver:
 
 
 def _polish(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, lp_counts: np.ndarray,
-            reduced: np.ndarray, abs_gap: float, time_limit: float | None
-            ) -> tuple[np.ndarray | None, bool]:
+            reduced: np.ndarray, abs_gap: float, time_limit: float | None,
+            abs_tol: float = 1e-12) -> tuple[np.ndarray | None, bool]:
     """Re-solve exactly the classes that reduced-cost fixing cannot pin down.
 
     Any schedule better than ``counts`` puts a query of class c on system s only if
     ``reduced[c, s] < abs_gap`` (s not used by the LP for c). Classes with such an option,
     and the fractional ones, are re-decided by a MIP over the capacity they leave; the rest
-    are fixed. If all such classes fit under ``POLISH_MAX_CLASSES`` the result is optimal.
+    are fixed. If all such classes fit under ``POLISH_MAX_CLASSES`` the result is optimal;
+    otherwise the ``POLISH_PARTIAL_CLASSES`` classes with the cheapest options are re-decided.
 
     Returns:
         ``(counts or None, proven_optimal)``.
@@ -269,23 +289,40 @@ def _polish(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, lp_counts: 
     frac = (np.abs(lp_counts - np.rint(lp_counts)) > 1e-7).any(axis=1)
     candidate[frac] = -np.inf
     free = np.flatnonzero(np.isfinite(candidate) | frac)
-    if free.size == 0 or free.size > POLISH_MAX_CLASSES:
+    if free.size == 0:
         return None, False
+    complete = free.size <= POLISH_MAX_CLASSES
+    rt = np.where(p.eligible, p.runtime_s, 0.0)
+    if not complete:  # re-decide the most promising classes only: better, but not proven
+        # half by cheapest option, half among options that fit the capacity left over
+        half = POLISH_PARTIAL_CLASSES // 2
+        left = p.capacity_s - np.einsum("cs,cs->s", counts, rt)
+        fitting = np.where(unused & (rt <= left[None, :]) & (reduced < abs_gap), reduced,
+                           np.inf).min(axis=1)
+        fitting[frac] = -np.inf
+        pick = np.union1d(np.argsort(candidate, kind="stable")[:half],
+                          np.argsort(fitting, kind="stable")[:half])
+        free = pick[np.isfinite(candidate[pick]) | frac[pick]]
     fixed = counts.copy()
     fixed[free] = 0
-    rt = np.where(p.eligible, p.runtime_s, 0.0)
     cap_left = np.maximum(p.capacity_s - np.einsum("cs,cs->s", fixed, rt), 0.0)
     placed = fixed.sum(axis=0)
     sub = _Model(p, p.classes.count[free], cap_left, np.maximum(p.min_count - placed, 0),
                  p.max_count - placed, rows=free, integer=True)
     sub.set_costs(w)
     sub.set_start(counts[free])
+    if not complete:  # local moves only: a few queries per (class, system), an easy MIP
+        now = counts[free][sub.cls, sub.sys].astype(np.float64)
+        sub.h.changeColsBounds(now.size, np.arange(now.size, dtype=np.int32),
+                               np.maximum(now - POLISH_RADIUS, 0.0),
+                               np.minimum(now + POLISH_RADIUS,
+                                          p.classes.count[free][sub.cls].astype(np.float64)))
     status = sub.run(time_limit=min(time_limit, POLISH_TIME_S) if time_limit else POLISH_TIME_S,
-                     mip_gap=1e-9)
-    if sub.h.getInfo().primal_solution_status == 0:
-        return None, False
+                     mip_gap=1e-9, abs_gap=1e-12 if complete else abs_tol)
+    if sub.h.getInfo().primal_solution_status == 0 or (not complete and status != "optimal"):
+        return None, False  # a partial re-decision counts only if finished: reproducible
     fixed[free] = np.rint(sub.to_counts(sub.values())).astype(np.int64)
-    return fixed, status == "optimal"
+    return fixed, complete and status == "optimal"
 
 
 def _fill(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray,
@@ -331,8 +368,14 @@ def _fill(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray,
     return counts
 
 
-def _round(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray) -> np.ndarray | None:
-    """Round an LP solution: floor, then an exact MIP for the left-over queries."""
+def _round(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray,
+           abs_tol: float = 1e-12) -> np.ndarray | None:
+    """Round an LP solution: floor, then an exact MIP for the left-over queries.
+
+    If the left-over queries fit nowhere (every system they may use is full to the brim),
+    they are placed greedily, moving the queries that make room most cheaply
+    (:func:`_make_room`).
+    """
     base = np.minimum(np.floor(lp_counts + 1e-7), p.classes.count[:, None]).astype(np.int64)
     over = base.sum(axis=1) - p.classes.count
     for c in np.flatnonzero(over > 0):  # tolerance pushed a class over its size
@@ -350,10 +393,66 @@ def _round(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray) -> np.nda
                  np.maximum(p.min_count - placed, 0), p.max_count - placed, rows=rows,
                  integer=True)
     sub.set_costs(w)
-    if sub.run(time_limit=10.0, mip_gap=0.0) != "optimal":
+    status = sub.run(time_limit=10.0, mip_gap=0.0, abs_gap=abs_tol)
+    if status == "optimal":
+        base[rows] += np.rint(sub.to_counts(sub.values())).astype(np.int64)
+        return base
+    if status != "infeasible":
         return None
-    base[rows] += np.rint(sub.to_counts(sub.values())).astype(np.int64)
-    return base
+    return _make_room(p, w, base, rows, residual[rows])
+
+
+def _make_room(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, rows: np.ndarray,
+               left_over: np.ndarray) -> np.ndarray | None:
+    """Place left-over queries one by one, moving other queries away to make room.
+
+    Each query goes to the eligible system where it fits most cheaply; if it fits nowhere,
+    the (system, class, target) move that frees enough time at the least extra cost is made
+    first. Deterministic and vectorised over classes; loops over the few left-over queries.
+
+    Returns:
+        Feasible counts, or None if some query cannot be placed this way.
+    """
+    counts = counts.copy()
+    rt = np.where(p.eligible, p.runtime_s, np.inf)
+    busy = np.einsum("cs,cs->s", counts, np.where(p.eligible, p.runtime_s, 0.0))
+    per_sys = counts.sum(axis=0)
+    for c, k in zip(rows, left_over, strict=True):
+        for _ in range(int(k)):  # loop over left-over queries (at most a few per system)
+            left = p.capacity_s - busy
+            fits = p.eligible[c] & (rt[c] <= left) & (per_sys < p.max_count)
+            if fits.any():
+                s = int(np.argmin(np.where(fits, w[c], np.inf)))
+            else:
+                best = (np.inf, -1, -1, -1, 0)
+                for s in np.flatnonzero(p.eligible[c] & (per_sys < p.max_count)):
+                    need = rt[c, s] - left[s]
+                    # move m queries of class d from s to t: m·rt[d,s] ≥ need, fits on t
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        m = np.ceil(need / np.where(counts[:, s] > 0, rt[:, s], np.nan))
+                        room = (m >= 1) & (m <= np.minimum(counts[:, s],
+                                                           per_sys[s] - p.min_count[s]))
+                        m = np.where(room, m, 0.0)
+                        ok = (room[:, None] & p.eligible & (m[:, None] * rt <= left[None, :])
+                              & (per_sys + m[:, None] <= p.max_count[None, :]))
+                        ok[:, s] = False
+                        extra = np.where(ok, m[:, None] * (w - w[:, [s]]), np.inf)
+                    d, t = np.unravel_index(np.argmin(extra), extra.shape)
+                    if extra[d, t] + w[c, s] < best[0]:
+                        best = (extra[d, t] + w[c, s], s, int(d), int(t), int(m[d]))
+                if best[1] < 0:
+                    return None
+                _, s, d, t, m = best
+                counts[d, s] -= m
+                counts[d, t] += m
+                busy[s] -= m * rt[d, s]
+                busy[t] += m * rt[d, t]
+                per_sys[s] -= m
+                per_sys[t] += m
+            counts[c, s] += 1
+            busy[s] += rt[c, s]
+            per_sys[s] += 1
+    return counts
 
 
 def _full_mip(p: AssignmentProblem, w: np.ndarray, start: np.ndarray | None,
@@ -375,13 +474,14 @@ def _capacities(p: AssignmentProblem) -> str:
     return ", ".join(f"{s.name}={c:.6g} s" for s, c in zip(p.fleet, p.capacity_s, strict=True))
 
 
-def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> str:
-    """Explain why no schedule exists: which capacities or share bounds are short, by how much.
+def quick_infeasibility(p: AssignmentProblem) -> str | None:
+    """Cheap necessary conditions of feasibility, checked before any solve.
 
-    Checks, cheapest first: (1) load that only one system can take exceeds its capacity;
-    (2) all queries on their fastest eligible systems exceed the fleet's total capacity;
-    (3) an elastic LP (capacity rows may overflow at a cost) gives the least overflow per
-    system.
+    (1) Load that only one system can take must fit its capacity; (2) all queries, each on
+    its fastest eligible system, must fit the fleet's total capacity.
+
+    Returns:
+        The reason the problem is infeasible, or None if these checks pass.
     """
     cnt = p.classes.count.astype(np.float64)
     only = p.eligible.sum(axis=1) == 1
@@ -397,6 +497,19 @@ def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> st
         return (f"infeasible: the queries need at least {fastest:.6g} device-s even each on its "
                 f"fastest eligible system, but the fleet has {total:.6g} s; short by "
                 f"{fastest - total:.6g} s ({_capacities(p)})")
+    return None
+
+
+def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> str:
+    """Explain why no schedule exists: which capacities or share bounds are short, by how much.
+
+    Runs :func:`quick_infeasibility`, then an elastic LP (capacity rows may overflow at a cost)
+    that gives the least overflow per system.
+    """
+    quick = quick_infeasibility(p)
+    if quick:
+        return quick
+    reasons: list[str] = []
     hs = _highspy()
     n_c, n_s = p.eligible.shape
     model = _Model(p, p.classes.count, p.capacity_s, np.zeros(n_s, dtype=np.int64),

@@ -54,13 +54,15 @@ class Workload:
     Attributes:
         input_tokens: τin per query, int64, shape (N,).
         output_tokens: τout per query, int64, shape (N,).
-        query_ids: ids per query, or ``None`` when generated lazily as ``q0, q1, …``.
+        query_ids: ids per query as strings (a numpy or pandas string array; Arrow-backed
+            when read from a file, so no Python string per query is built), or ``None`` when
+            generated lazily as ``q0, q1, …``.
         source: where the workload came from (file name or ``<DataFrame>``), for messages.
     """
 
     input_tokens: np.ndarray
     output_tokens: np.ndarray
-    query_ids: np.ndarray | None = None
+    query_ids: np.ndarray | pd.api.extensions.ExtensionArray | None = None
     source: str = "<workload>"
     _classes: list = field(default_factory=list, repr=False, compare=False)
 
@@ -68,7 +70,7 @@ class Workload:
         return int(self.input_tokens.shape[0])
 
     @property
-    def ids(self) -> np.ndarray:
+    def ids(self) -> np.ndarray | pd.api.extensions.ExtensionArray:
         """Query ids as an array of str (generated ``q0, q1, …`` when none were given)."""
         if self.query_ids is not None:
             return self.query_ids
@@ -124,11 +126,11 @@ def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Wor
         if missing.any():
             i = int(missing.argmax())
             raise InputError(f"{where(source, i + 1, 'query_id')}: empty query id")
-        ids = col.astype(str).to_numpy(dtype=object)
-        dup = pd.Index(ids).duplicated()
+        ids = col.astype(str).array  # Arrow-backed with pyarrow: no Python str per id
+        dup = pd.Series(ids, copy=False).duplicated().to_numpy()  # faster than Index's
         if dup.any():
             i = int(np.flatnonzero(dup)[0])
-            first = int(np.flatnonzero(ids == ids[i])[0])
+            first = int(np.flatnonzero(np.asarray(ids == ids[i], dtype=bool))[0])
             raise InputError(f"{where(source, i + 1, 'query_id', ids[i], has_value=True)}: "
                              f"duplicate query id (first seen in row {first + 1})")
     return Workload(input_tokens=tin, output_tokens=tout, query_ids=ids, source=source)
