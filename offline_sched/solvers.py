@@ -212,6 +212,10 @@ class HighsSolver:
             relaxed = self._lp.solve(w, time_limit)
         except InfeasibleError:
             raise InfeasibleError(diagnose_infeasibility(p)) from None
+        except SolverError:
+            if time_limit is None:
+                raise
+            return _unbounded_fallback(p, w, start)
         lower, lp_counts, reduced = relaxed.lower_bound, relaxed.counts, relaxed.reduced
         tol_abs = 0.1 * self.gap_tol * max(abs(lower), 1e-12)  # MIP steps stop within this
         counts = _round(p, w, lp_counts, tol_abs)
@@ -366,6 +370,26 @@ def _fill(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray,
         busy[src] -= k * rt[c, src]
         busy[dst] += k * rt[c, dst]
     return counts
+
+
+def _unbounded_fallback(p: AssignmentProblem, w: np.ndarray, start: float) -> SolveResult:
+    """The time limit expired before the LP bound: return the greedy schedule if feasible.
+
+    No lower bound is known, so the gap is reported as infinite.
+
+    Raises:
+        SolverError: the greedy schedule breaks a capacity or share bound.
+    """
+    counts = np.zeros(p.eligible.shape, dtype=np.int64)
+    counts[np.arange(p.classes.n_classes), np.argmin(w, axis=1)] = p.classes.count
+    busy = np.einsum("cs,cs->s", counts, np.where(p.eligible, p.runtime_s, 0.0))
+    per_sys = counts.sum(axis=0)
+    if (busy > p.capacity_s).any() or (per_sys < p.min_count).any() \
+            or (per_sys > p.max_count).any():
+        raise SolverError("the time limit expired before the LP relaxation was solved and no "
+                          "feasible schedule was found; try a longer --time-limit")
+    return SolveResult(counts, "time-limit", _objective(w, counts), -np.inf, np.inf,
+                       time.perf_counter() - start, "greedy (time limit)")
 
 
 def _round(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray,

@@ -83,3 +83,22 @@ def test_exact_shares_that_sum_to_one_are_met_within_one_query():
     per = sched.by_system["queries"].to_numpy()
     assert sched.feasible and per.sum() == 97
     assert all(abs(k - g * 97) < 1 for k, g in zip(per, shares, strict=True))
+
+
+def test_time_limit_before_the_lp_returns_a_feasible_greedy_schedule(monkeypatch):
+    import math
+
+    from offline_sched.errors import SolverError
+    from offline_sched.relaxation import ClassRelaxation
+
+    p = binding_instance(6, n=50, slack=50.0)  # loose: greedy is feasible
+
+    def expire(self, *args, **kwargs):
+        raise SolverError("time limit")
+
+    monkeypatch.setattr(ClassRelaxation, "solve", expire)
+    res = HighsSolver(p).solve(0.5, time_limit=0.5)
+    assert res.status == "time-limit" and math.isinf(res.gap)
+    assert (res.counts.sum(axis=1) == p.classes.count).all()
+    with pytest.raises(SolverError):
+        HighsSolver(p).solve(0.5)  # without a time limit the failure is not hidden
