@@ -42,7 +42,9 @@ def solve(workload: WorkloadLike, systems: SystemsLike = "hybrid", lam: float = 
 
     Args:
         workload: a path (CSV, Parquet, JSON Lines), a DataFrame or a :class:`Workload`.
-        systems: a bundled fleet name, a TOML path, or a list of :class:`System`.
+        systems: a bundled fleet name, a TOML path, a :class:`Fleet`, or a list of
+            :class:`System` (a plain list uses the default objective: energy-runtime,
+            normalised; wrap it in a :class:`Fleet` to choose another).
         lam: λ in [0, 1], the weight of (normalised) energy.
         solver: ``highs`` (fast, exact over query classes) or ``pulp`` (per-query reference,
             CBC), or ``pulp:<PuLP solver name>``.
