@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InfeasibleError, SolverError
+from .highs_model import build_highs, highspy_module
 from .problem import AssignmentProblem
 
 COARSE_RATIO = 1.1
@@ -75,53 +76,15 @@ class Relaxed:
     iterations: int
 
 
-def _highspy():
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - core dependency
-        raise SolverError("the HiGHS solver is missing: pip install highspy") from None
-    return highspy
-
-
 class _LP:
     """One HiGHS LP over (groups of) classes: class rows, capacity rows, share rows."""
 
     def __init__(self, eligible: np.ndarray, runtime: np.ndarray, count: np.ndarray,
                  capacity: np.ndarray, lo: np.ndarray | None, hi: np.ndarray | None):
-        hs = _highspy()
-        n_c, n_s = eligible.shape
-        flat = np.flatnonzero(eligible.ravel())
-        self.cls, self.sys = flat // n_s, flat % n_s
-        self.n_c, self.n_s, self.shares = n_c, n_s, lo is not None
-        k = flat.size
-        blocks_i = [self.cls, n_c + self.sys]
-        blocks_v = [np.ones(k), runtime[self.cls, self.sys]]
-        row_lo = [count, np.full(n_s, -hs.kHighsInf)]
-        row_hi = [count, capacity]
-        if self.shares:
-            blocks_i.append(n_c + n_s + self.sys)
-            blocks_v.append(np.ones(k))
-            row_lo.append(lo)
-            row_hi.append(hi)
-        per = len(blocks_i)
-        lp = hs.HighsLp()
-        lp.num_col_ = k
-        lp.num_row_ = n_c + n_s * (per - 1)
-        lp.col_cost_ = np.zeros(k)
-        lp.col_lower_ = np.zeros(k)
-        lp.col_upper_ = count[self.cls]
-        lp.row_lower_ = np.concatenate(row_lo).astype(np.float64)
-        lp.row_upper_ = np.concatenate(row_hi).astype(np.float64)
-        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.arange(0, per * k + 1, per, dtype=np.int32)
-        lp.a_matrix_.index_ = np.column_stack(blocks_i).ravel().astype(np.int32)
-        lp.a_matrix_.value_ = np.column_stack(blocks_v).ravel()
-        self.hs = hs
-        self.h = hs.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("random_seed", 0)
-        if self.h.passModel(lp) == hs.HighsStatus.kError:
-            raise SolverError("HiGHS rejected the LP relaxation")
+        built = build_highs(eligible, runtime, count, capacity, lo, hi)
+        self.hs, self.h, self.cls, self.sys = built.hs, built.h, built.cls, built.sys
+        self.n_c, self.n_s = built.shape
+        self.shares = lo is not None
 
     def run(self, cost: np.ndarray, time_limit: float | None) -> str:
         """Solve with per-(row, system) costs ``cost`` (n_c, S); return the status."""
@@ -247,7 +210,7 @@ class ClassRelaxation:
         Returns:
             (best prices found, whether they lie on an edge of the box).
         """
-        hs = _highspy()
+        hs = highspy_module()
         n_y = y0.size
         h = hs.Highs()
         h.setOptionValue("output_flag", False)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InfeasibleError, InputError, SolverError
+from .highs_model import build_highs, highspy_module
 from .problem import AssignmentProblem
 from .relaxation import ClassRelaxation
 
@@ -74,63 +75,22 @@ def relative_gap(upper: float, lower: float) -> float:
     return max(0.0, (upper - lower) / max(abs(upper), 1e-12))
 
 
-def _highspy():
-    try:
-        import highspy
-    except ImportError:  # pragma: no cover - core dependency
-        raise SolverError("the HiGHS solver is missing: pip install highspy") from None
-    return highspy
-
-
 class _Model:
     """A class-level LP/MIP over the eligible (class, system) pairs in one HiGHS instance."""
 
     def __init__(self, problem: AssignmentProblem, class_count: np.ndarray,
                  capacity: np.ndarray, min_count: np.ndarray, max_count: np.ndarray,
                  rows: np.ndarray | None = None, integer: bool = False):
-        hs = _highspy()
-        elig = problem.eligible if rows is None else problem.eligible[rows]
         self.rows = np.arange(problem.classes.n_classes) if rows is None else rows
-        n_c, n_s = elig.shape
-        flat = np.flatnonzero(elig.ravel())
-        self.cls, self.sys = flat // n_s, flat % n_s
-        self.shape = (n_c, n_s)
-        k = flat.size
-        runtime = problem.runtime_s[self.rows][self.cls, self.sys]
         shares = bool((min_count > 0).any() or (max_count < class_count.sum()).any())
-        blocks_i = [self.cls, n_c + self.sys]
-        blocks_v = [np.ones(k), runtime]
-        row_lo = [class_count.astype(np.float64), np.full(n_s, -hs.kHighsInf)]
         # a hair below capacity, so float error in the solver can never overfill a system
         cap = capacity.astype(np.float64)
-        row_hi = [class_count.astype(np.float64), cap - (CAP_MARGIN_REL * cap + CAP_MARGIN_ABS)]
-        if shares:
-            blocks_i.append(n_c + n_s + self.sys)
-            blocks_v.append(np.ones(k))
-            row_lo.append(min_count.astype(np.float64))
-            row_hi.append(max_count.astype(np.float64))
-        per = len(blocks_i)
-        lp = hs.HighsLp()
-        lp.num_col_ = k
-        lp.num_row_ = n_c + n_s * (per - 1)
-        lp.col_cost_ = np.zeros(k)
-        lp.col_lower_ = np.zeros(k)
-        lp.col_upper_ = class_count[self.cls].astype(np.float64)
-        lp.row_lower_ = np.concatenate(row_lo)
-        lp.row_upper_ = np.concatenate(row_hi)
-        lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.arange(0, per * k + 1, per, dtype=np.int32)
-        lp.a_matrix_.index_ = np.column_stack(blocks_i).ravel().astype(np.int32)
-        lp.a_matrix_.value_ = np.column_stack(blocks_v).ravel()
-        if integer:
-            lp.integrality_ = [hs.HighsVarType.kInteger] * k
-        self.hs = hs
-        self.h = hs.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("random_seed", 0)
-        status = self.h.passModel(lp)
-        if status == hs.HighsStatus.kError:
-            raise SolverError("HiGHS rejected the model")
+        built = build_highs(problem.eligible[self.rows], problem.runtime_s[self.rows],
+                            class_count, cap - (CAP_MARGIN_REL * cap + CAP_MARGIN_ABS),
+                            min_count if shares else None, max_count if shares else None,
+                            integer=integer)
+        self.hs, self.h, self.cls, self.sys, self.shape = (built.hs, built.h, built.cls,
+                                                           built.sys, built.shape)
 
     def set_costs(self, weights: np.ndarray) -> None:
         w = weights[self.rows][self.cls, self.sys]
@@ -534,7 +494,7 @@ def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> st
     if quick:
         return quick
     reasons: list[str] = []
-    hs = _highspy()
+    hs = highspy_module()
     n_c, n_s = p.eligible.shape
     model = _Model(p, p.classes.count, p.capacity_s, np.zeros(n_s, dtype=np.int64),
                    np.full(n_s, p.n_queries), integer=False)
