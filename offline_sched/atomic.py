@@ -54,3 +54,20 @@ def write_csv(frame, path: str | os.PathLike[str], **kwargs) -> Path:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, **kwargs)
     return Path(path)
+
+
+def write_frame(frame, path: str | os.PathLike[str]) -> Path:
+    """Write a DataFrame atomically as Parquet (``.parquet``/``.pq``) or else CSV.
+
+    Args:
+        frame: a pandas DataFrame.
+        path: output path; its suffix picks the format.
+
+    Returns:
+        The output path.
+    """
+    if Path(path).suffix.lower() in (".parquet", ".pq"):
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, index=False)
+        return Path(path)
+    return write_csv(frame, path)

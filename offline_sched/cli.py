@@ -14,7 +14,7 @@ import click
 import pandas as pd
 
 from . import __version__
-from .atomic import write_csv
+from .atomic import write_frame
 from .cli_common import CliError, common_options, handle_errors, say
 from .cli_common import fmt as _fmt
 
@@ -155,7 +155,7 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out
         "policies ...", quiet)
     frame = compare_problem(problem, lam, list(policies) or None, seed=seed, solver=solver,
                             time_limit=time_limit)
-    write_csv(frame, out)
+    write_frame(frame, out)
     show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",
             "energy_saving_vs_all_gpu_pct", "solve_s"]
     click.echo(frame[show].to_string(index=False, float_format=_fmt))
@@ -203,7 +203,7 @@ def fit_cmd(table, form, cv_folds, out, plot_dir):
     models = fit(frame_in, form=form, cv_folds=cv_folds, source=table)
     frame = coefficients_frame(models)
     if out:
-        write_csv(frame, out)
+        write_frame(frame, out)
         cols = ["model", "system", "metric", "form", "r2", "mape", "cv_mape", "n",
                 "input_min", "input_max", "output_min", "output_max"]
         click.echo(frame[cols].to_string(index=False, float_format=_fmt))

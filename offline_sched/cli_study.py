@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from .atomic import write_csv
+from .atomic import write_frame
 from .cli_common import common_options, handle_errors, say
 from .cli_common import fmt as _fmt
 
@@ -65,7 +65,7 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
 
         plot_sweep(frame, plot_path,
                    metric=second_metric(problem) if metric == "auto" else metric)
-    write_csv(frame, out)
+    write_frame(frame, out)
     if "milp" in set(frame["policy"]):
         front = milp_frontier(frame, second_metric(problem))
         click.echo(front.to_string(index=False, float_format=_fmt))
@@ -116,7 +116,7 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
 
         plot_thresholds(frame, plot_path, title=f"{problem.workload.source} on "
                         f"{problem.fleet.name}, λ = {lam:g}")
-    write_csv(frame, out)
+    write_frame(frame, out)
     show = ["policy", "threshold", "feasible", "energy_kwh", "mean_runtime_s",
             "energy_saving_vs_all_gpu_pct", "runtime_change_vs_all_gpu_pct"]
     click.echo(best_thresholds(frame)[show].to_string(index=False, float_format=_fmt))

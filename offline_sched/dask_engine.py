@@ -106,6 +106,8 @@ def _tokens(frame: pd.DataFrame, source: str) -> np.ndarray:
 
 def _partition_counts(frame: pd.DataFrame, source: str) -> tuple[int, pd.Series]:
     """Validate one partition; return its length and its query counts per class key."""
+    if len(frame) == 0:  # an empty part file holds no queries; only an empty total is an error
+        return 0, pd.Series(dtype=np.int64)
     wl = workload_from_frame(frame, source)
     keys = class_keys(wl.input_tokens, wl.output_tokens)
     return len(wl), pd.Series(keys).value_counts(sort=False)
@@ -289,6 +291,10 @@ def _write(dask, delayed, parts: list, names: list[str], shared: list, starts: n
             if out.exists():
                 old = out.with_name(f".{out.name}.old")
                 os.replace(out, old)
+            umask = os.umask(0)
+            os.umask(umask)
+            for path in [tmp, *tmp.iterdir()]:  # mkdtemp makes 0700: normal permissions
+                os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
             os.replace(tmp, out)
             if old is not None:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()

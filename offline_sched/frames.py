@@ -113,7 +113,11 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def int_column(frame: pd.DataFrame, col: str, source: object, minimum: int = 1) -> np.ndarray:
+MAX_TOKENS = 2**31 - 1
+
+
+def int_column(frame: pd.DataFrame, col: str, source: object, minimum: int = 1,
+               maximum: int = MAX_TOKENS) -> np.ndarray:
     """Return column ``col`` as an int64 array, checking every value is an integer ≥ minimum.
 
     Args:
@@ -121,6 +125,7 @@ def int_column(frame: pd.DataFrame, col: str, source: object, minimum: int = 1) 
         col: column name.
         source: file name (or description) for messages.
         minimum: smallest allowed value.
+        maximum: largest allowed value (token counts must fit 31 bits: class keys pack two).
 
     Returns:
         The column as ``np.int64``.
@@ -155,6 +160,11 @@ def int_column(frame: pd.DataFrame, col: str, source: object, minimum: int = 1) 
         i = _first_bad(small)
         raise InputError(f"{where(source, i + 1, col, values[i], has_value=True)}: "
                          f"must be >= {minimum}")
+    large = values > maximum
+    if large.any():
+        i = _first_bad(large)
+        raise InputError(f"{where(source, i + 1, col, values[i], has_value=True)}: "
+                         f"must be <= {maximum}")
     return values
 
 

@@ -136,3 +136,18 @@ def test_fit_default_form_with_plots(run, tmp_path):
     assert set(coef.form) == {"default"}
     assert (coef.cv_mape < 0.10).all()
     assert list((tmp_path / "plots").glob("*.png"))
+
+
+def test_compare_writes_parquet_by_suffix(run, workload_file, fleet_file, tmp_path):
+    out = tmp_path / "r.parquet"
+    res = run("compare", workload_file, "-s", fleet_file, "--out", out, "-q")
+    assert res.exit_code == 0, res.output
+    assert "milp" in set(pd.read_parquet(out).policy)
+
+
+def test_token_counts_beyond_31_bits_are_refused(run, tmp_path):
+    wl = tmp_path / "huge.csv"
+    wl.write_text("query_id,input_tokens,output_tokens\na,5,10\nb,4294967301,10\n")
+    res = run("solve", wl, "-o", tmp_path / "x.csv", "-q")
+    assert res.exit_code == 2
+    assert "row 2, column 'input_tokens'" in res.stderr and "must be <=" in res.stderr

@@ -162,3 +162,15 @@ def test_cli_engine_dask(tmp_path, fleet, day):
     assert res.exit_code == 0, res.output
     assert "gap=" in res.output
     pd.testing.assert_frame_equal(read_assignment(out), expected(day, fleet))
+
+
+def test_empty_part_files_count_as_no_queries(tmp_path, fleet, day):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    day.iloc[:1500].to_parquet(folder / "a.parquet", index=False)
+    day.iloc[:0].to_parquet(folder / "b.parquet", index=False)
+    day.iloc[1500:].to_parquet(folder / "c.parquet", index=False)
+    out = tmp_path / "out.parquet"
+    solve_dask(folder, str(fleet), 0.5, out, scheduler="synchronous")
+    pd.testing.assert_frame_equal(read_assignment(out), expected(day, fleet))
+    assert oct(out.stat().st_mode & 0o777) != oct(0o700)
