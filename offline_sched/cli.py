@@ -18,8 +18,6 @@ from .atomic import write_frame
 from .cli_common import CliError, common_options, handle_errors, say
 from .cli_common import fmt as _fmt
 
-EXAMPLE_WORKLOAD = "examples/day.csv"
-
 
 def fleet_options(func):
     """Shared options of solve and compare: the common ones plus --lam and --solver."""

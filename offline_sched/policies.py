@@ -32,7 +32,6 @@ from .schedule import Schedule
 from .solvers import HighsSolver, solve_pulp
 
 PAPER_THRESHOLD = 32
-THRESHOLD_FEATURES = {"input": "input", "output": "output", "product": "product"}
 
 
 def _from_choice(problem: AssignmentProblem, lam: float, policy: str, choice: np.ndarray,

@@ -49,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import FitError
+from .highs_model import highspy_module
 
 TIE_BREAK = 1e-4
 """Default μ: L1 penalty per unit of scaled (relative-share) coefficient."""
@@ -92,8 +93,7 @@ def relative_l1_nonneg(x: np.ndarray, y: np.ndarray, tie_break: float = TIE_BREA
     scale[scale == 0] = 1.0
     z /= scale
 
-    import highspy
-
+    highspy = highspy_module()
     lp = highspy.HighsLp()
     lp.num_col_ = n
     lp.num_row_ = k
