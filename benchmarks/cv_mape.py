@@ -40,8 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from offline_sched.fitting import fit, mape, solve_coefficients  # noqa: E402
-from offline_sched.forms import get_form  # noqa: E402
+from offline_sched.costs.fit import fit, mape, solve_coefficients  # noqa: E402
+from offline_sched.costs.forms import get_form  # noqa: E402
 
 GRID = 2 ** np.arange(3, 12)  # 8 … 2048
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from offline_sched.atomic import atomic_path
+from offline_sched.io.atomic import atomic_path
 from offline_sched.synth import synthetic_workload
 
 

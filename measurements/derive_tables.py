@@ -2,7 +2,7 @@
 
 Reads the raw public files in ``shared/data/energy-inference/`` (never copied into the repo)
 and writes one table per (system, model) to ``measurements/<system>/<model>.csv`` in the schema
-of :mod:`offline_sched.tables`. See ``measurements/README.md`` for provenance and for every
+of :mod:`offline_sched.costs.tables`. See ``measurements/README.md`` for provenance and for every
 cleaning step; the constants below carry the evidence for each choice.
 
 Usage::

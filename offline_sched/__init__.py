@@ -8,7 +8,7 @@ capacity limits, and is compared with the seed papers' heuristics.
 """
 
 from .api import compare, problem_for, solve
-from .costmodel import CostModel, MetricModel
+from .costs.model import CostModel, MetricModel
 from .errors import (
     FitError,
     InfeasibleError,
@@ -17,10 +17,10 @@ from .errors import (
     OfflineSchedError,
     SolverError,
 )
-from .fitting import fit
+from .costs.fit import fit
 from .problem import AssignmentProblem, build_problem
 from .schedule import Schedule
-from .systems import Fleet, System, load_systems
+from .fleet.systems import Fleet, System, load_systems
 from .workload import Workload, load_workload
 
 __version__ = "0.1.0"

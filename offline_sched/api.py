@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from .problem import AssignmentProblem, build_problem, check_lam, check_range
-from .report import compare_problem
+from .studies.compare import compare_problem
 from .schedule import Schedule
-from .systems import Fleet, System, load_systems
+from .fleet.systems import Fleet, System, load_systems
 from .workload import Workload, load_workload
 
 WorkloadLike = Workload | pd.DataFrame | str | os.PathLike[str]

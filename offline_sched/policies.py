@@ -29,7 +29,7 @@ import numpy as np
 from .errors import InputError
 from .problem import AssignmentProblem
 from .schedule import Schedule
-from .solvers import HighsSolver, solve_pulp
+from .solver.highs_solver import HighsSolver, solve_pulp
 
 PAPER_THRESHOLD = 32
 

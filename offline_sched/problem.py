@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costmodel import MetricModel
+from .costs.model import MetricModel
 from .errors import InfeasibleError, InputError
-from .forms import FEATURES, get_form
-from .systems import Fleet
+from .costs.forms import FEATURES, get_form
+from .fleet.systems import Fleet
 from .workload import QueryClasses, Workload
 
 

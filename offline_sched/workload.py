@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, where
-from .frames import int_column, read_frame, require_columns
+from .io.frames import int_column, read_frame, require_columns
 
 TOKEN_COLUMNS = ["input_tokens", "output_tokens"]
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from offline_sched import build_problem, load_workload
-from offline_sched.costmodel import CostModel, MetricModel
+from offline_sched.costs.model import CostModel, MetricModel
 from offline_sched.problem import AssignmentProblem
-from offline_sched.systems import Fleet, System
+from offline_sched.fleet.systems import Fleet, System
 
 
 def metric(name: str, a_in: float, a_out: float, a_io: float, const: float = 0.0
@@ -45,7 +45,7 @@ def binding_instance(seed: int, n: int = 60, n_systems: int = 3, shares: bool = 
                      slack: float = 1.25, limits: bool = True) -> AssignmentProblem:
     """Random feasible problem whose windows are within `slack` of the smallest feasible one."""
     from offline_sched.errors import InfeasibleError
-    from offline_sched.solvers import HighsSolver
+    from offline_sched.solver.highs_solver import HighsSolver
 
     rng = np.random.default_rng(seed)
     wl = load_workload(random_workload(rng, n))

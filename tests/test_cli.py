@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from offline_sched.cli import cli
+from offline_sched.cli.main import cli
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from offline_sched.cli_measure import measure
+from offline_sched.cli.measure import measure
 from offline_sched.errors import MeasurementError
-from offline_sched.tables import read_table
+from offline_sched.costs.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "tiny-llama", "--random-weights", "--device", "cpu"]
@@ -72,7 +72,7 @@ def test_measurement_error_exits_1(tmp_path, monkeypatch):
     def broken(spec, out, progress=None):
         raise MeasurementError("NVML unavailable (is the NVIDIA driver loaded?)")
 
-    monkeypatch.setattr("offline_sched.cli_measure.run_sweep", broken)
+    monkeypatch.setattr("offline_sched.cli.measure.run_sweep", broken)
     result = CliRunner().invoke(measure, [*TINY, "--inputs", "8", "--outputs", "4",
                                           "--out", str(tmp_path / "t.csv")])
     assert result.exit_code == 1
@@ -83,7 +83,7 @@ def test_ctrl_c_keeps_written_rows(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     out = tmp_path / "k.csv"
-    code = ("import sys; from offline_sched.cli_measure import measure; "
+    code = ("import sys; from offline_sched.cli.measure import measure; "
             "measure(sys.argv[1:], prog_name='offline-sched measure')")
     args = [*TINY, "--inputs", "8", "--outputs", "16", "--repeats", "100000", "--warmup", "0",
             "--meter", "none", "--out", str(out)]
@@ -106,7 +106,7 @@ def test_ctrl_c_keeps_written_rows(tmp_path):
 
 
 def test_import_does_not_need_torch():
-    code = ("import sys, offline_sched.cli_measure, offline_sched.measure; "
+    code = ("import sys, offline_sched.cli.measure, offline_sched.measure; "
             "heavy = {'torch', 'transformers', 'pynvml'} & set(sys.modules); "
             "assert not heavy, heavy")
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")

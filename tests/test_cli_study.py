@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from offline_sched.cli_study import sweep, thresholds
-from offline_sched.report import REPORT_COLUMNS
+from offline_sched.cli.study import sweep, thresholds
+from offline_sched.studies.compare import REPORT_COLUMNS
 
 
 @pytest.fixture

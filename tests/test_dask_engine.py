@@ -15,7 +15,7 @@ pytest.importorskip("dask.dataframe")
 pytest.importorskip("pyarrow")
 
 from offline_sched import InfeasibleError, InputError, solve  # noqa: E402
-from offline_sched.dask_engine import solve_dask  # noqa: E402
+from offline_sched.engines.dask import solve_dask  # noqa: E402
 from offline_sched.synth import synthetic_workload  # noqa: E402
 
 FLEET = """
@@ -153,7 +153,7 @@ def test_queries_no_system_can_take_are_infeasible(tmp_path):
 def test_cli_engine_dask(tmp_path, fleet, day):
     from click.testing import CliRunner
 
-    from offline_sched.cli import cli
+    from offline_sched.cli.main import cli
 
     src = write_parts(day, tmp_path / "day", parts=4)
     out = tmp_path / "assignment.csv"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline_sched.tables import read_table
+from offline_sched.costs.tables import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 MEASUREMENTS = REPO / "measurements"

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from offline_sched import FitError, InputError, fit
-from offline_sched.fitting import models_from_coefficients
-from offline_sched.forms import FEATURES, FORMS, get_form
-from offline_sched.relfit import relative_l1_nonneg
+from offline_sched.costs.fit import models_from_coefficients
+from offline_sched.costs.forms import FEATURES, FORMS, get_form
+from offline_sched.costs.relfit import relative_l1_nonneg
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = 2 ** np.arange(3, 12)  # 8 … 2048
@@ -154,7 +154,7 @@ def test_relative_l1_rejects_bad_targets(y):
 
 def test_plot_fit_writes_pngs(tmp_path):
     pytest.importorskip("matplotlib")
-    from offline_sched.plots import plot_fit
+    from offline_sched.plots.fit import plot_fit
 
     i, o = _grid(reps=1)
     table = pd.concat([_table(i, o, False), _table(i, o, True).assign(system="kv-on")])
@@ -166,7 +166,7 @@ def test_plot_fit_writes_pngs(tmp_path):
 
 
 def test_plot_fit_without_matplotlib_says_how_to_install(monkeypatch, tmp_path):
-    from offline_sched.plots import plot_fit
+    from offline_sched.plots.fit import plot_fit
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     i, o = _grid(reps=1)

@@ -22,7 +22,7 @@ from offline_sched.measure import (  # noqa: E402
 )
 from offline_sched.measure.generation import generate_exact, make_prompts  # noqa: E402
 from offline_sched.measure.loading import available_memory_bytes, count_parameters  # noqa: E402
-from offline_sched.tables import read_table  # noqa: E402
+from offline_sched.costs.tables import read_table  # noqa: E402
 
 FAST = dict(model="tiny-llama", random_weights=True, device="cpu", idle_s=0.0, meter="none")
 

@@ -85,7 +85,7 @@ def test_unknown_policy_is_an_input_error(problem):
 
 
 def test_milp_adopts_a_better_feasible_incumbent():
-    from offline_sched.report import _best_incumbent
+    from offline_sched.studies.compare import _best_incumbent
     from offline_sched.schedule import Schedule
 
     p = binding_instance(4, n=80, n_systems=2, slack=3.0)

@@ -5,7 +5,7 @@ from helpers import binding_instance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offline_sched.report import default_policies, run_policies
+from offline_sched.studies.compare import default_policies, run_policies
 
 SETTINGS = settings(max_examples=15, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

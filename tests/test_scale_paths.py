@@ -10,15 +10,15 @@ import pytest
 from helpers import binding_instance, random_fleet
 
 from offline_sched import build_problem, load_systems, load_workload
-from offline_sched.assignment import generated_ids, write_assignment, write_schedule
-from offline_sched.classtable import class_keys, class_table_from_counts
+from offline_sched.io.assignment import generated_ids, write_assignment, write_schedule
+from offline_sched.engines.classtable import class_keys, class_table_from_counts
 from offline_sched.policies import milp
 from offline_sched.problem import AssignmentProblem
-from offline_sched.relaxation import SIFT_MIN_FREE, ClassRelaxation
+from offline_sched.solver.relaxation import SIFT_MIN_FREE, ClassRelaxation
 from offline_sched.schedule import expand_counts
-from offline_sched.solvers import _make_room, _Model
+from offline_sched.solver.highs_solver import _make_room, _Model
 from offline_sched.synth import synthetic_workload
-from offline_sched.systems import Fleet
+from offline_sched.fleet.systems import Fleet
 
 
 def big_instance(seed: int, shares: bool = False) -> AssignmentProblem:
@@ -153,7 +153,7 @@ def test_cli_writes_parquet_with_progress(tmp_path, workload_file, fleet_file):
     pytest.importorskip("pyarrow")
     from click.testing import CliRunner
 
-    from offline_sched.cli import cli
+    from offline_sched.cli.main import cli
 
     out = tmp_path / "assignment.parquet"
     res = CliRunner().invoke(cli, ["solve", str(workload_file), "--systems", str(fleet_file),

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from offline_sched import build_problem, load_systems, load_workload
-from offline_sched.atomic import atomic_path, write_csv
+from offline_sched.io.atomic import atomic_path, write_csv
 from offline_sched.policies import greedy
 from offline_sched.schedule import Schedule, expand_counts
 

@@ -3,7 +3,7 @@ from helpers import binding_instance
 
 from offline_sched import InfeasibleError, build_problem
 from offline_sched.policies import milp
-from offline_sched.solvers import HighsSolver, relative_gap
+from offline_sched.solver.highs_solver import HighsSolver, relative_gap
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -45,7 +45,7 @@ def test_infeasible_capacity_is_explained():
     from dataclasses import replace
 
     from offline_sched.problem import build_problem as bp
-    from offline_sched.systems import Fleet
+    from offline_sched.fleet.systems import Fleet
     tiny = Fleet(tuple(replace(s, window_s=1e-3) for s in p.fleet), name="tiny")
     q = bp(p.workload, tiny)
     with pytest.raises(InfeasibleError) as err:
@@ -72,7 +72,7 @@ def test_share_counts_round_strictly_unless_that_contradicts():
 def test_exact_shares_that_sum_to_one_are_met_within_one_query():
     from dataclasses import replace
 
-    from offline_sched.systems import Fleet
+    from offline_sched.fleet.systems import Fleet
     p = binding_instance(9, n=97, n_systems=3, slack=10.0, limits=False)
     shares = (0.05, 0.2, 0.75)
     fleet = Fleet(tuple(replace(s, max_share=g, window_s=1e9)
@@ -89,7 +89,7 @@ def test_time_limit_before_the_lp_returns_a_feasible_greedy_schedule(monkeypatch
     import math
 
     from offline_sched.errors import SolverError
-    from offline_sched.relaxation import ClassRelaxation
+    from offline_sched.solver.relaxation import ClassRelaxation
 
     p = binding_instance(6, n=50, slack=50.0)  # loose: greedy is feasible
 

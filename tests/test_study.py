@@ -9,8 +9,8 @@ from helpers import binding_instance
 from offline_sched import build_problem
 from offline_sched.errors import InputError
 from offline_sched.policies import POLICIES, all_gpu, run_policy, threshold
-from offline_sched.report import REPORT_COLUMNS
-from offline_sched.study import (
+from offline_sched.studies.compare import REPORT_COLUMNS
+from offline_sched.studies.sweep import (
     milp_frontier,
     only_system,
     parse_lams,
@@ -21,7 +21,7 @@ from offline_sched.study import (
     threshold_study,
     token_accuracy,
 )
-from offline_sched.systems import Fleet
+from offline_sched.fleet.systems import Fleet
 
 LAMS = [0.0, 0.3, 0.7, 1.0]
 
@@ -73,7 +73,7 @@ def test_milp_frontier_is_monotone_in_lam(swept):
 
 
 def test_sweep_builds_one_highs_model(problem, monkeypatch):
-    import offline_sched.study as study
+    import offline_sched.studies.sweep as study
 
     built = []
     real = study.HighsSolver
@@ -194,7 +194,7 @@ def test_parse_lams_rejects(text):
 
 def test_plots_write_pngs(problem, swept, tmp_path):
     pytest.importorskip("matplotlib")
-    from offline_sched.study_plots import plot_sweep, plot_sweep_lambda, plot_thresholds
+    from offline_sched.plots.studies import plot_sweep, plot_sweep_lambda, plot_thresholds
 
     paths = [plot_sweep(swept, tmp_path / "a.png"),
              plot_sweep_lambda(swept, tmp_path / "b.png"),
@@ -206,7 +206,7 @@ def test_plots_write_pngs(problem, swept, tmp_path):
 
 
 def test_plots_need_matplotlib(swept, tmp_path, monkeypatch):
-    from offline_sched.study_plots import plot_sweep
+    from offline_sched.plots.studies import plot_sweep
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(InputError, match=r"pip install 'offline-sched\[plot\]'"):
@@ -216,7 +216,7 @@ def test_plots_need_matplotlib(swept, tmp_path, monkeypatch):
 
 def test_plot_rejects_empty_frame(tmp_path):
     pytest.importorskip("matplotlib")
-    from offline_sched.study_plots import plot_thresholds
+    from offline_sched.plots.studies import plot_thresholds
 
     with pytest.raises(InputError):
         plot_thresholds(pd.DataFrame(columns=["kind", "feature", "threshold", "energy_kwh",

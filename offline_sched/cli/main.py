@@ -13,10 +13,10 @@ import time
 import click
 import pandas as pd
 
-from . import __version__
-from .atomic import write_frame
-from .cli_common import CliError, common_options, handle_errors, say
-from .cli_common import fmt as _fmt
+from .. import __version__
+from ..io.atomic import write_frame
+from .common import CliError, common_options, handle_errors, say
+from .common import fmt as _fmt
 
 
 def fleet_options(func):
@@ -70,9 +70,9 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, quiet, out, 
       offline-sched solve examples/day.csv --systems hybrid --lam 0.5 --out assignment.csv
       offline-sched solve day-parquet/ --engine dask --out assignment.parquet
     """
-    from .api import problem_for
-    from .assignment import write_schedule
-    from .policies import milp
+    from ..api import problem_for
+    from ..io.assignment import write_schedule
+    from ..policies import milp
 
     t0 = time.perf_counter()
     marks = {}  # phase -> seconds since start: the summary line reports them
@@ -89,7 +89,7 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, quiet, out, 
     if engine == "dask":
         if solver != "highs":
             raise CliError("--engine dask solves with --solver highs only", 2)
-        from .dask_engine import solve_dask
+        from ..engines.dask import solve_dask
 
         sched = solve_dask(workload, systems, lam, out, time_limit=time_limit,
                            strict_range=strict_range, progress=progress).schedule
@@ -144,8 +144,8 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out
     Example:
       offline-sched compare examples/day.csv --systems hybrid --lam 0.5 --out report.csv
     """
-    from .api import problem_for
-    from .report import compare_problem
+    from ..api import problem_for
+    from ..studies.compare import compare_problem
 
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range)
@@ -159,7 +159,7 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out
     click.echo(frame[show].to_string(index=False, float_format=_fmt))
     _warn_guards(frame.iloc[0].to_dict())
     if not policies:
-        from .report import DEFAULT_POLICIES
+        from ..studies.compare import DEFAULT_POLICIES
 
         skipped = [n for n in DEFAULT_POLICIES if n not in set(frame["policy"])]
         if skipped:
@@ -194,8 +194,8 @@ def fit_cmd(table, form, cv_folds, out, plot_dir):
       offline-sched fit measurements/a100/llama-2-7b.csv --form default --out coef.csv
       offline-sched fit measurements/m1-pro/llama-2-7b.csv --plot fit-plots
     """
-    from .fitting import coefficients_frame, fit
-    from .tables import read_table
+    from ..costs.fit import coefficients_frame, fit
+    from ..costs.tables import read_table
 
     frame_in = read_table(table)
     models = fit(frame_in, form=form, cv_folds=cv_folds, source=table)
@@ -209,7 +209,7 @@ def fit_cmd(table, form, cv_folds, out, plot_dir):
     else:
         click.echo(frame.to_csv(index=False), nl=False)
     if plot_dir:
-        from .plots import plot_fit
+        from ..plots.fit import plot_fit
 
         for path in plot_fit(models, frame_in, plot_dir):
             click.echo(f"wrote {path}", err=True)
@@ -224,7 +224,7 @@ def fleets():
     Example:
       offline-sched fleets
     """
-    from .systems import bundled_fleets, load_systems
+    from ..fleet.systems import bundled_fleets, load_systems
 
     for name in bundled_fleets():
         fleet = load_systems(name)
@@ -239,10 +239,10 @@ def fleets():
         click.echo("  " + rows.to_string(index=False).replace("\n", "\n  "))
 
 
-from .cli_measure import measure  # noqa: E402  (lazy inside: no torch import here)
+from .measure import measure  # noqa: E402  (lazy inside: no torch import here)
 
 cli.add_command(measure)
-from .cli_study import sweep, thresholds  # noqa: E402
+from .study import sweep, thresholds  # noqa: E402
 
 cli.add_command(sweep)
 cli.add_command(thresholds)

@@ -25,8 +25,8 @@ import os
 
 import pandas as pd
 
-from .errors import InputError
-from .frames import float_column, int_column, read_frame, require_columns
+from ..errors import InputError
+from ..io.frames import float_column, int_column, read_frame, require_columns
 
 REQUIRED_COLUMNS = ["model", "system", "input_tokens", "output_tokens", "runtime_s", "energy_j"]
 METADATA_COLUMNS = ["hardware", "device_count", "dtype", "batch_size", "kv_cache", "repeat",

@@ -2,8 +2,8 @@
 
 :func:`sweep`
     Every policy at every λ of a list, one row per (λ, policy) with the report columns of
-    :func:`offline_sched.report.report_frame` plus ``token_accuracy``. The MILP's model is
-    built **once** (one :class:`~offline_sched.solvers.HighsSolver`) and re-solved per λ
+    :func:`offline_sched.studies.compare.report_frame` plus ``token_accuracy``. The MILP's model is
+    built **once** (one :class:`~offline_sched.solver.highs_solver.HighsSolver`) and re-solved per λ
     from the previous basis. The MILP rows, ordered by λ, trace its Pareto frontier (energy
     against runtime, or against accuracy for ``energy-accuracy`` fleets): a larger λ never
     raises the MILP's energy and never lowers its runtime (or raises its accuracy).
@@ -19,7 +19,7 @@ Single-system policies ``only-<system>`` (everything on one system, the offline 
 :func:`register_single_system_policies` adds them to :data:`offline_sched.policies.POLICIES`
 so that ``compare`` accepts them too.
 
-The library never prints; figures are drawn by :mod:`offline_sched.study_plots`.
+The library never prints; figures are drawn by :mod:`offline_sched.plots.studies`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .policies import (
+from ..errors import InputError
+from ..policies import (
     POLICIES,
     cheapest_among,
     milp,
@@ -39,10 +39,10 @@ from .policies import (
     small_and_gpu,
     threshold_feature,
 )
-from .problem import AssignmentProblem, check_lam
-from .report import default_policies, report_frame
-from .schedule import J_PER_KWH, Schedule
-from .solvers import HighsSolver
+from ..problem import AssignmentProblem, check_lam
+from .compare import default_policies, report_frame
+from ..schedule import J_PER_KWH, Schedule
+from ..solver.highs_solver import HighsSolver
 
 FEATURES = ("input", "output", "product")
 ONLY_PREFIX = "only-"

@@ -1,11 +1,11 @@
 """Study commands: ``offline-sched sweep`` (λ trade-off) and ``offline-sched thresholds``.
 
-Registered on the main group by :mod:`offline_sched.cli`. Like every command they parse their
-options, call one library function (:func:`offline_sched.study.sweep`,
-:func:`offline_sched.study.threshold_study`), write their outputs atomically and turn library
+Registered on the main group by :mod:`offline_sched.cli.main`. Like every command they parse their
+options, call one library function (:func:`offline_sched.studies.sweep.sweep`,
+:func:`offline_sched.studies.sweep.threshold_study`), write their outputs atomically and turn library
 errors into one line with the error's exit code (2 bad input, 3 infeasible).
 
-This module does not import :mod:`offline_sched.cli` (which imports it), so it carries its
+This module does not import :mod:`offline_sched.cli.main` (which imports it), so it carries its
 own small error wrapper.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import click
 
-from .atomic import write_frame
-from .cli_common import common_options, handle_errors, say
-from .cli_common import fmt as _fmt
+from ..io.atomic import write_frame
+from .common import common_options, handle_errors, say
+from .common import fmt as _fmt
 
 
 @click.command("sweep")
@@ -49,9 +49,9 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
           --out sweep.csv --plot sweep.png
       offline-sched sweep jobs.csv -s multi-llm --lam 0,0.5,1 --metric accuracy
     """
-    from .api import problem_for
-    from .study import milp_frontier, parse_lams, second_metric
-    from .study import sweep as run_sweep
+    from ..api import problem_for
+    from ..studies.sweep import milp_frontier, parse_lams, second_metric
+    from ..studies.sweep import sweep as run_sweep
 
     lams = parse_lams(lam_text)
     say(f"reading {workload} and building the problem ...", quiet)
@@ -61,7 +61,7 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
     frame = run_sweep(problem, lams, list(policies) or None, seed=seed,
                       time_limit=time_limit)
     if plot_path:
-        from .study_plots import plot_sweep
+        from ..plots.studies import plot_sweep
 
         plot_sweep(frame, plot_path,
                    metric=second_metric(problem) if metric == "auto" else metric)
@@ -103,8 +103,8 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
       offline-sched thresholds examples/day.csv --systems hybrid \\
           --out thresholds.csv --plot thresholds.png
     """
-    from .api import problem_for
-    from .study import FEATURES, best_thresholds, threshold_study
+    from ..api import problem_for
+    from ..studies.sweep import FEATURES, best_thresholds, threshold_study
 
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range)
@@ -112,7 +112,7 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
          "thresholds ...", quiet)
     frame = threshold_study(problem, lam, list(features) or FEATURES, time_limit=time_limit)
     if plot_path:
-        from .study_plots import plot_thresholds
+        from ..plots.studies import plot_thresholds
 
         plot_thresholds(frame, plot_path, title=f"{problem.workload.source} on "
                         f"{problem.fleet.name}, λ = {lam:g}")

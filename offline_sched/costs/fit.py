@@ -13,10 +13,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from .costmodel import CostModel, FitStats, MetricModel
-from .errors import FitError, InputError
+from .model import CostModel, FitStats, MetricModel
+from ..errors import FitError, InputError
 from .forms import FORMS, Form, get_form
-from .frames import read_frame, require_columns
+from ..io.frames import read_frame, require_columns
 from .tables import validate_table
 
 METRICS = {"energy": "energy_j", "runtime": "runtime_s"}
@@ -115,7 +115,7 @@ def fit(table: pd.DataFrame | str | os.PathLike[str], form: str = "paper",
     """Fit a cost model per (model, system) of a measurement table.
 
     Args:
-        table: a measurement table (DataFrame or path; see :mod:`offline_sched.tables`).
+        table: a measurement table (DataFrame or path; see :mod:`offline_sched.costs.tables`).
         form: model form, ``paper`` or ``default``.
         cv_folds: if ≥ 2, compute k-fold cross-validated MAPE as well.
         source: name for messages and provenance (defaults to the path).

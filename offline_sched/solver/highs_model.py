@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SolverError
+from ..errors import SolverError
 
 
 def highspy_module():

@@ -8,7 +8,7 @@ row per fitted metric (energy, runtime) and three panels:
 * the same against τout.
 
 The left panel shows the guarded predictions the scheduler uses (clipped at the metric's
-floor, see :mod:`offline_sched.costmodel`); points where the raw prediction fell below the
+floor, see :mod:`offline_sched.costs.model`); points where the raw prediction fell below the
 floor are drawn as red crosses and counted in the panel title, together with R², MAPE and the
 cross-validated MAPE. Residuals use the raw (unclipped) predictions, on a symmetric-log axis
 when some exceed ±100 %.
@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .costmodel import CostModel, MetricModel
-from .errors import InputError
-from .frames import read_frame
-from .tables import validate_table
+from ..costs.model import CostModel, MetricModel
+from ..errors import InputError
+from ..io.frames import read_frame
+from ..costs.tables import validate_table
 
 _METRIC_COLUMNS = {"energy": ("energy_j", "energy [J]"), "runtime": ("runtime_s", "runtime [s]")}
 
@@ -96,7 +96,7 @@ def plot_fit(models: dict[tuple[str, str], CostModel],
     """Draw predicted-vs-measured and residual plots of fitted models on their table.
 
     Args:
-        models: ``{(model, system): CostModel}``, e.g. from :func:`offline_sched.fitting.fit`.
+        models: ``{(model, system): CostModel}``, e.g. from :func:`offline_sched.costs.fit.fit`.
         table: the measurement table the models were fitted on (DataFrame or path).
         out_dir: folder for the PNG files (created if missing).
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OfflineSchedError
-from .policies import PAPER_THRESHOLD, run_policy, small_and_gpu
-from .problem import AssignmentProblem
-from .schedule import Schedule
+from ..errors import InputError, OfflineSchedError
+from ..policies import PAPER_THRESHOLD, run_policy, small_and_gpu
+from ..problem import AssignmentProblem
+from ..schedule import Schedule
 
 DEFAULT_POLICIES = ("milp", "threshold-input", "threshold-output", "threshold-product",
                     "all-gpu", "round-robin", "random", "greedy")
@@ -66,7 +66,7 @@ def _best_incumbent(schedules: list[Schedule]) -> list[Schedule]:
     is recomputed against the same lower bound, so ``milp`` is never worse than a feasible
     baseline.
     """
-    from .solvers import relative_gap
+    from ..solver.highs_solver import relative_gap
 
     milp = next((s for s in schedules if s.policy == "milp"), None)
     if milp is None or "lower_bound" not in milp.info:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
-from .errors import InputError
+from ..errors import InputError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 

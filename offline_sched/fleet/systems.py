@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .costmodel import CostModel, MetricModel
-from .errors import InputError
-from .fitting import load_cost_models
+from ..costs.model import CostModel, MetricModel
+from ..errors import InputError
+from ..costs.fit import load_cost_models
 
 OBJECTIVES = ("energy-runtime", "energy-accuracy")
 SYSTEM_KEYS = {"name", "model", "instances", "gpu", "hardware", "window_s", "max_input_tokens",

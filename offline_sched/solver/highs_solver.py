@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InfeasibleError, InputError, SolverError
+from ..errors import InfeasibleError, InputError, SolverError
 from .highs_model import build_highs, highspy_module
-from .problem import AssignmentProblem
+from ..problem import AssignmentProblem
 from .relaxation import ClassRelaxation
 
 GAP_TOL = 1e-6

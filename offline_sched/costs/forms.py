@@ -16,7 +16,7 @@ so prediction is one vectorised matrix product whatever the form.
 
 ``default``
     A physical model of autoregressive generation, fitted to relative error with
-    non-negative coefficients (:func:`offline_sched.relfit.relative_l1_nonneg`). A query is a
+    non-negative coefficients (:func:`offline_sched.costs.relfit.relative_l1_nonneg`). A query is a
     fixed overhead, a prefill over the prompt, and one step per generated token, where the
     step that produces token k+1 runs the model at context length L = τin + k:
 

@@ -1,7 +1,7 @@
 """Workloads known only by their class table: how many queries share each (τin, τout).
 
 The solve needs nothing per query: :func:`~offline_sched.problem.build_problem` works on the
-classes. A distributed engine (:mod:`offline_sched.dask_engine`) therefore groups the job list
+classes. A distributed engine (:mod:`offline_sched.engines.dask`) therefore groups the job list
 where it lives, hands the small class table to the solver as a :class:`ClassTable`, and
 expands the per-class counts back to queries partition by partition.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .workload import QueryClasses
+from ..errors import InputError
+from ..workload import QueryClasses
 
 KEY_SHIFT = 32
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .errors import OfflineSchedError
+from ..errors import OfflineSchedError
 
 
 class CliError(click.ClickException):

@@ -7,8 +7,8 @@ the three passes run where the data lives, on Dask, over a directory of Parquet 
 1. **Group.** Each partition is validated (the same checks as the in-process path, with the
    partition named in messages) and reduced to query counts per (τin, τout); the counts are
    summed in a tree. Query ids, if present, are checked to be unique across partitions.
-2. **Solve.** The class table (a :class:`~offline_sched.classtable.ClassTable`) is solved
-   in-process by the same :class:`~offline_sched.solvers.HighsSolver` as the in-process path.
+2. **Solve.** The class table (a :class:`~offline_sched.engines.classtable.ClassTable`) is solved
+   in-process by the same :class:`~offline_sched.solver.highs_solver.HighsSolver` as the in-process path.
 3. **Expand.** Each partition maps its queries back to systems with
    :func:`~offline_sched.schedule.expand_counts`, continuing each class where the earlier
    partitions stopped (one small counting pass over the few classes the optimum splits
@@ -39,14 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .assignment import generated_ids, is_parquet, write_assignment_part
+from ..io.assignment import generated_ids, is_parquet, write_assignment_part
 from .classtable import ClassTable, class_keys, class_table_from_counts
-from .errors import InfeasibleError, InputError
-from .frames import int_column
-from .problem import AssignmentProblem, build_problem, check_lam
-from .schedule import Schedule, expand_counts
-from .systems import Fleet, System, load_systems
-from .workload import workload_from_frame
+from ..errors import InfeasibleError, InputError
+from ..io.frames import int_column
+from ..problem import AssignmentProblem, build_problem, check_lam
+from ..schedule import Schedule, expand_counts
+from ..fleet.systems import Fleet, System, load_systems
+from ..workload import workload_from_frame
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TREE_FAN_IN = 8
@@ -204,7 +204,7 @@ def solve_dask(source: str | os.PathLike[str],
         InputError: Dask missing, bad input (file, partition, row, column and value named).
         InfeasibleError: capacities, shares or token limits cannot all be met.
     """
-    from .policies import milp
+    from ..policies import milp
 
     dask, dd = _dask()
     from dask import delayed
@@ -280,7 +280,7 @@ def _write(dask, delayed, parts: list, names: list[str], shared: list, starts: n
                        for i, (part, name) in enumerate(zip(parts, names, strict=True))],
                      scheduler=scheduler)
         if csv:
-            from .atomic import atomic_path
+            from ..io.atomic import atomic_path
 
             with atomic_path(out) as target, open(target, "wb") as dst:
                 for path in paths:

@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import FitError
-from .highs_model import highspy_module
+from ..errors import FitError
+from ..solver.highs_model import highspy_module
 
 TIE_BREAK = 1e-4
 """Default μ: L1 penalty per unit of scaled (relative-share) coefficient."""

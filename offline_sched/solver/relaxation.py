@@ -38,9 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import InfeasibleError, SolverError
+from ..errors import InfeasibleError, SolverError
 from .highs_model import build_highs, highspy_module
-from .problem import AssignmentProblem
+from ..problem import AssignmentProblem
 
 COARSE_RATIO = 1.1
 """Bin width of the coarse LP: token counts within a factor 1.1 share a bin."""

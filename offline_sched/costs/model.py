@@ -46,7 +46,7 @@ class MetricModel:
 
     Attributes:
         metric: ``energy`` (J per query) or ``runtime`` (s per query).
-        form: the model form name (see :mod:`offline_sched.forms`).
+        form: the model form name (see :mod:`offline_sched.costs.forms`).
         coef: coefficient per feature name; features absent from ``coef`` count as 0.
         intercept: constant term.
         floor: smallest value a prediction may take (see module docstring).

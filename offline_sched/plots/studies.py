@@ -1,4 +1,4 @@
-"""Figures of the studies in :mod:`offline_sched.study`.
+"""Figures of the studies in :mod:`offline_sched.studies.sweep`.
 
 * :func:`plot_sweep` — energy against mean runtime (or accuracy) for every (λ, policy) row of
   a sweep: the MILP's Pareto frontier as a line through its λ points, the other policies as
@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
-from .errors import InputError
-from .study import second_metric
+from ..io.atomic import atomic_path
+from ..errors import InputError
+from ..studies.sweep import second_metric
 
 DPI = 100
 _LABELS = {"energy_kwh": "total energy [kWh]", "mean_runtime_s": "mean runtime per query [s]",
@@ -95,10 +95,10 @@ def plot_sweep(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str | 
     """Energy vs runtime (or accuracy) of every (λ, policy) of a sweep.
 
     Args:
-        frame: a :func:`offline_sched.study.sweep` result.
+        frame: a :func:`offline_sched.studies.sweep.sweep` result.
         path: PNG to write.
         metric: ``runtime``, ``accuracy`` or a column name (default: see
-            :func:`offline_sched.study.second_metric`).
+            :func:`offline_sched.studies.sweep.second_metric`).
         title: figure title.
         dpi: resolution.
         zoom: limit the axes to the MILP and the feasible points (the policies left outside
@@ -170,7 +170,7 @@ def plot_sweep_lambda(frame: pd.DataFrame, path: str | os.PathLike[str],
     """Energy, mean runtime and (for accuracy studies) accuracy against λ, one line per policy.
 
     Args:
-        frame: a :func:`offline_sched.study.sweep` result.
+        frame: a :func:`offline_sched.studies.sweep.sweep` result.
         path: PNG to write.
         policies: policies to draw (default: all in the frame).
         title: figure title.
@@ -220,7 +220,7 @@ def plot_thresholds(frame: pd.DataFrame, path: str | os.PathLike[str],
     breaks a capacity or share bound.
 
     Args:
-        frame: a :func:`offline_sched.study.threshold_study` result (rows of kind
+        frame: a :func:`offline_sched.studies.sweep.threshold_study` result (rows of kind
             ``threshold``; ``reference`` and ``milp`` rows are optional).
         path: PNG to write.
         title: figure title.

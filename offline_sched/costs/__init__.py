@@ -1,0 +1,1 @@
+"""Cost models: measurement tables, functional forms, fits and guarded per-query predictions."""

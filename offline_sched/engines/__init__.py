@@ -1,0 +1,1 @@
+"""Engines for job lists beyond one machine (Dask)."""

@@ -1,0 +1,1 @@
+"""Fleets: systems (pools of identical replicas), fleet TOML files and the bundled fleets."""

@@ -1,0 +1,1 @@
+"""Tabular input and output: reading and validating tables, atomic writers, output suffixes."""

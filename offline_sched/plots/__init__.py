@@ -1,0 +1,1 @@
+"""Figures: cost-model diagnostics and study plots (needs the ``plot`` extra)."""

@@ -1,0 +1,1 @@
+"""Solving the assignment MILP: status and result types, HiGHS models, relaxation, rounding, diagnosis, PuLP reference."""
