@@ -150,7 +150,7 @@ import json, sys, time
 from dataclasses import replace
 from offline_sched import load_systems, load_workload, build_problem
 from offline_sched.policies import milp
-from offline_sched.fleet.systems import Fleet
+from offline_sched.fleet import Fleet
 fleet = load_systems("hybrid")  # the seed's fleet; its window is sized for 20,000 queries
 scale = int(sys.argv[2]) / 20000
 fleet = Fleet(tuple(replace(s, window_s=s.window_s * scale) for s in fleet), name="hybrid",

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from offline_sched import compare, fit, solve
-from offline_sched.io.atomic import write_csv
 from offline_sched.costs.fit import coefficients_frame
+from offline_sched.io.atomic import write_csv
 from offline_sched.synth import synthetic_workload
 
 REPO = Path(__file__).resolve().parents[1]

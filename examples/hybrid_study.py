@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 
 from offline_sched import build_problem, load_systems, load_workload
-from offline_sched.io.atomic import write_csv
-from offline_sched.studies.compare import compare_problem
-from offline_sched.studies.sweep import best_thresholds, sweep, threshold_study
-from offline_sched.plots.studies import plot_sweep, plot_thresholds
-from offline_sched.fleet.systems import Fleet
+from offline_sched.atomic import write_csv
+from offline_sched.report import compare_problem
+from offline_sched.study import best_thresholds, sweep, threshold_study
+from offline_sched.study_plots import plot_sweep, plot_thresholds
+from offline_sched.systems import Fleet
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -36,8 +36,8 @@ import pandas as pd
 
 from offline_sched import build_problem, load_systems, load_workload
 from offline_sched.io.atomic import write_csv
-from offline_sched.studies.sweep import sweep
 from offline_sched.plots.studies import plot_sweep, plot_sweep_lambda
+from offline_sched.studies import sweep
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

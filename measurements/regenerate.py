@@ -4,7 +4,7 @@ Fits every table ``measurements/<system>/<model>.csv`` with the ``default`` form
 ``paper`` form (9-fold cross-validated MAPE, fold shuffle seed 0) and writes
 
 * ``offline_sched/data/coefficients.csv``: the fitted-coefficients format of
-  :func:`offline_sched.costs.fit.coefficients_frame`, one row per (model, system, form, metric),
+  :func:`offline_sched.fitting.coefficients_frame`, one row per (model, system, form, metric),
   rows sorted by those keys, the union of both forms' ``coef_*`` columns (a form's row leaves
   the other form's columns empty), floats written with 10 significant digits;
 * ``offline_sched/data/coefficients.md``: provenance: the tables (rows, SHA-256), the command,
@@ -46,8 +46,8 @@ KEYS = ["model", "system", "form", "metric"]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
 
-from offline_sched.costs.fit import coefficients_frame, fit  # noqa: E402
-from offline_sched.costs.forms import FEATURES, get_form  # noqa: E402
+from offline_sched.fitting import coefficients_frame, fit  # noqa: E402
+from offline_sched.forms import FEATURES, get_form  # noqa: E402
 
 
 def _shown(path: Path) -> str:
@@ -97,7 +97,7 @@ def provenance(frame: pd.DataFrame, tables: Sequence[Path], command: str) -> str
         "",
         "`coefficients.csv` holds per-query energy [J] and runtime [s] models of one replica,",
         "one row per (model, system, form, metric), in the fitted-coefficients format of",
-        "`offline_sched.costs.fit.coefficients_frame`. Forms (see `offline_sched/forms.py`):",
+        "`offline_sched.fitting.coefficients_frame`. Forms (see `offline_sched/forms.py`):",
         "",
         "* `default`: overhead + prefill(τin) + Σ over generated tokens of a step cost at",
         "  context length L (1, L, L², hinges at 64/256/1024/2048), fitted by minimising the",
@@ -115,7 +115,7 @@ def provenance(frame: pd.DataFrame, tables: Sequence[Path], command: str) -> str
         command,
         "```",
         "",
-        f"Each table fitted with `offline_sched.costs.fit.fit(table, form, cv_folds={CV_FOLDS})`",
+        f"Each table fitted with `offline_sched.fitting.fit(table, form, cv_folds={CV_FOLDS})`",
         "(fold shuffle seed 0); `cv_mape` is the 9-fold cross-validated MAPE over rows, as a",
         "fraction. Library versions: "
         + ", ".join(f"{d} {_version(d)}" for d in ("numpy", "pandas", "highspy"))

@@ -8,6 +8,7 @@ capacity limits, and is compared with the seed papers' heuristics.
 """
 
 from .api import compare, problem_for, solve
+from .costs.fit import fit
 from .costs.model import CostModel, MetricModel
 from .errors import (
     FitError,
@@ -17,10 +18,9 @@ from .errors import (
     OfflineSchedError,
     SolverError,
 )
-from .costs.fit import fit
+from .fleet import Fleet, System, load_systems
 from .problem import AssignmentProblem, build_problem
 from .schedule import Schedule
-from .fleet.systems import Fleet, System, load_systems
 from .workload import Workload, load_workload
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """``python -m offline_sched`` works like ``offline-sched``."""
 
-from .cli.main import cli
+from .cli import cli
 
 if __name__ == "__main__":  # pragma: no cover
     cli(prog_name="offline-sched")

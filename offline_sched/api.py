@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from .fleet import Fleet, System, load_systems
 from .problem import AssignmentProblem, build_problem, check_lam, check_range
-from .studies.compare import compare_problem
 from .schedule import Schedule
-from .fleet.systems import Fleet, System, load_systems
+from .studies.compare import compare_problem
 from .workload import Workload, load_workload
 
 WorkloadLike = Workload | pd.DataFrame | str | os.PathLike[str]

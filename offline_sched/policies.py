@@ -1,7 +1,7 @@
 """Scheduling policies. Each maps an :class:`AssignmentProblem` and λ to a :class:`Schedule`.
 
 ========================  ===================================================================
-``milp``                  the exact optimum of the assignment MILP (see :mod:`solvers`)
+``milp``                  the exact optimum of the assignment MILP (see :mod:`offline_sched.solver`)
 ``threshold-input``       e-Energy paper: queries with τin ≤ τ* go to the most energy-efficient
                           small (non-GPU) system, the rest to the GPU system; τ* swept over the
                           workload's values to minimise U (feasible τ* preferred)
@@ -12,6 +12,7 @@
 ``round-robin``           query i to system i mod S (next eligible one if it cannot take it)
 ``random``                each query to a uniformly random eligible system (seeded)
 ``greedy``                each query to its cheapest eligible system by U, ignoring capacity
+``only-<system>``        every query on one system (the offline paper's single-model lines)
 ========================  ===================================================================
 
 A policy never sends a query to a system whose token limits it exceeds (a threshold policy
@@ -23,55 +24,89 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
-from .problem import AssignmentProblem
+from .problem import AssignmentProblem, over_capacity
 from .schedule import Schedule
-from .solver.highs_solver import HighsSolver, solve_pulp
+from .solver import HighsSolver, solve_pulp
 
 PAPER_THRESHOLD = 32
+FEATURES = ("input", "output", "product")
+ONLY_PREFIX = "only-"
 
 
 def _from_choice(problem: AssignmentProblem, lam: float, policy: str, choice: np.ndarray,
-                 info: dict | None = None) -> Schedule:
+                 t0: float, params: dict[str, float] | None = None) -> Schedule:
     """Schedule sending every query of class c to system ``choice[c]``."""
+    return Schedule(problem, policy, lam, counts=_choice_counts(problem, choice),
+                    solve_s=time.perf_counter() - t0, params=params or {})
+
+
+def _choice_counts(problem: AssignmentProblem, choice: np.ndarray) -> np.ndarray:
     counts = np.zeros(problem.eligible.shape, dtype=np.int64)
     counts[np.arange(choice.size), choice] = problem.classes.count
-    return Schedule(problem, policy, lam, counts=counts, info=info or {})
+    return counts
 
 
-def milp(problem: AssignmentProblem, lam: float, solver: str = "highs",
+def milp(problem: AssignmentProblem, lam: float, *, solver: str = "highs",
          time_limit: float | None = None, gap_tol: float | None = None,
-         highs: HighsSolver | None = None, **_: object) -> Schedule:
-    """Exact MILP schedule (HiGHS fast path, or the per-query PuLP reference)."""
+         highs: HighsSolver | None = None) -> Schedule:
+    """Exact MILP schedule (HiGHS fast path, or the per-query PuLP reference).
+
+    The HiGHS path is given the cheap class-level baselines (greedy, all-GPU, the swept
+    thresholds) as incumbents, so ``solve``, ``compare`` and ``sweep`` return the same
+    schedule and it is never worse than a feasible one of them.
+
+    Args:
+        problem: the problem.
+        lam: energy weight in [0, 1].
+        solver: ``highs``, ``pulp`` or ``pulp:<PuLP solver name>``.
+        time_limit: seconds, or None.
+        gap_tol: certified relative gap to reach (None: the default 1e-6).
+        highs: a built solver to reuse (a λ sweep builds one).
+
+    Raises:
+        InputError: unknown solver.
+    """
     if solver == "highs":
-        engine = highs or HighsSolver(problem, **({"gap_tol": gap_tol} if gap_tol else {}))
-        res = engine.solve(lam, time_limit=time_limit)
-        sched = Schedule(problem, "milp", lam, counts=res.counts)
-    elif solver == "pulp" or solver.startswith("pulp:"):
+        engine = highs or HighsSolver(problem, gap_tol)
+        res = engine.solve(lam, time_limit=time_limit, incumbents=incumbents(problem, lam))
+        return Schedule(problem, "milp", lam, counts=res.counts, result=res)
+    if solver == "pulp" or solver.startswith("pulp:"):
         name = solver.split(":", 1)[1] if ":" in solver else "PULP_CBC_CMD"
         sys_idx, res = solve_pulp(problem, lam, solver=name, time_limit=time_limit)
-        sched = Schedule(problem, "milp", lam, counts=res.counts, system_index_=sys_idx)
-    else:
-        raise InputError(f"solver, value {solver!r}: expected 'highs', 'pulp' or "
-                         "'pulp:<PuLP solver name>'")
-    sched.info.update(gap=res.gap, lower_bound=res.lower_bound, status=res.status,
-                      method=res.method, solve_s=res.solve_s)
-    return sched
+        return Schedule(problem, "milp", lam, counts=res.counts, system_index_=sys_idx,
+                        result=res)
+    raise InputError(f"solver, value {solver!r}: expected 'highs', 'pulp' or "
+                     "'pulp:<PuLP solver name>'")
 
 
-def greedy(problem: AssignmentProblem, lam: float, **_: object) -> Schedule:
+def incumbents(problem: AssignmentProblem, lam: float) -> list[tuple[str, np.ndarray]]:
+    """Class-level baseline schedules offered to the solver as incumbents."""
+    w = problem.weights(lam)
+    out = [("greedy", _choice_counts(problem, np.argmin(w, axis=1)))]
+    gpu = np.array([s.gpu for s in problem.fleet])
+    if gpu.any():
+        out.append(("all-gpu", _choice_counts(problem, cheapest_among(problem, w, gpu))))
+    if small_and_gpu(problem) is not None:
+        for feature in FEATURES:
+            curve = threshold_curve(problem, lam, feature)
+            out.append((f"threshold-{feature}",
+                        _choice_counts(problem, curve.choice(curve.best_threshold()))))
+    return out
+
+
+def greedy(problem: AssignmentProblem, lam: float) -> Schedule:
     """Each query to its cheapest eligible system by U, ignoring capacity."""
     t0 = time.perf_counter()
-    choice = np.argmin(problem.weights(lam), axis=1)
-    return _from_choice(problem, lam, "greedy", choice,
-                        {"solve_s": time.perf_counter() - t0})
+    return _from_choice(problem, lam, "greedy", np.argmin(problem.weights(lam), axis=1), t0)
 
 
 def cheapest_among(problem: AssignmentProblem, w: np.ndarray, allowed: np.ndarray
-                    ) -> np.ndarray:
+                   ) -> np.ndarray:
     """Per class, the cheapest eligible system among ``allowed`` (else any eligible one)."""
     masked = np.where(allowed[None, :] & problem.eligible, w, np.inf)
     choice = np.argmin(masked, axis=1)
@@ -81,17 +116,55 @@ def cheapest_among(problem: AssignmentProblem, w: np.ndarray, allowed: np.ndarra
     return choice
 
 
-def all_gpu(problem: AssignmentProblem, lam: float, **_: object) -> Schedule:
+def all_gpu(problem: AssignmentProblem, lam: float) -> Schedule:
     """Every query to a GPU system (cheapest eligible GPU system by U)."""
     t0 = time.perf_counter()
     gpu = np.array([s.gpu for s in problem.fleet])
     if not gpu.any():
         raise InputError(f"{problem.fleet.name}: all-gpu needs a system with gpu = true")
     choice = cheapest_among(problem, problem.weights(lam), gpu)
-    return _from_choice(problem, lam, "all-gpu", choice, {"solve_s": time.perf_counter() - t0})
+    return _from_choice(problem, lam, "all-gpu", choice, t0)
 
 
-def round_robin(problem: AssignmentProblem, lam: float, **_: object) -> Schedule:
+def only_system(problem: AssignmentProblem, lam: float, system: str | int) -> Schedule:
+    """Every query on one system (the offline paper's single-model baselines).
+
+    Queries the system cannot take (token limits) go to their cheapest eligible system by U,
+    as in every other baseline; their number is reported as ``fallback``. Capacity and share
+    bounds are not enforced: a schedule that breaks them is reported ``feasible = False``.
+
+    Args:
+        problem: the problem.
+        lam: energy weight (used only to pick the fallback system).
+        system: system name or index.
+
+    Returns:
+        The schedule, named ``only-<system>``.
+
+    Raises:
+        InputError: unknown system.
+    """
+    t0 = time.perf_counter()
+    idx = _system_index(problem, system)
+    choice = cheapest_among(problem, problem.weights(lam), np.arange(problem.n_systems) == idx)
+    fallback = int(problem.classes.count[~problem.eligible[:, idx]].sum())
+    return _from_choice(problem, lam, f"{ONLY_PREFIX}{problem.fleet[idx].name}", choice, t0,
+                        {"fallback": fallback})
+
+
+def _system_index(problem: AssignmentProblem, system: str | int) -> int:
+    names = problem.fleet.names
+    if isinstance(system, int | np.integer):
+        if not 0 <= int(system) < len(names):
+            raise InputError(f"system index {system!r} out of range 0..{len(names) - 1}")
+        return int(system)
+    if system not in names:
+        raise InputError(f"policy {ONLY_PREFIX}{system}: no system {system!r} in fleet "
+                         f"{problem.fleet.name} (has: {', '.join(names)})")
+    return names.index(system)
+
+
+def round_robin(problem: AssignmentProblem, lam: float) -> Schedule:
     """Query i to system i mod S, or the next system (cyclically) that can take it."""
     t0 = time.perf_counter()
     n, n_s = problem.n_queries, problem.n_systems
@@ -103,11 +176,10 @@ def round_robin(problem: AssignmentProblem, lam: float, **_: object) -> Schedule
         take = (choice < 0) & problem.eligible[qc, cand]
         choice[take] = cand[take]
     return Schedule(problem, "round-robin", lam, system_index_=choice,
-                    info={"solve_s": time.perf_counter() - t0})
+                    solve_s=time.perf_counter() - t0)
 
 
-def random_policy(problem: AssignmentProblem, lam: float, seed: int = 0, **_: object
-                  ) -> Schedule:
+def random_policy(problem: AssignmentProblem, lam: float, seed: int = 0) -> Schedule:
     """Each query to a uniformly random eligible system (``numpy`` generator seeded)."""
     t0 = time.perf_counter()
     qc = problem.classes.query_class
@@ -119,7 +191,7 @@ def random_policy(problem: AssignmentProblem, lam: float, seed: int = 0, **_: ob
     for s in range(problem.n_systems):
         choice += (cum[qc, s] <= pick).astype(np.int64)
     return Schedule(problem, "random", lam, system_index_=choice,
-                    info={"solve_s": time.perf_counter() - t0, "seed": seed})
+                    solve_s=time.perf_counter() - t0, params={"seed": seed})
 
 
 def threshold_feature(problem: AssignmentProblem, feature: str) -> np.ndarray:
@@ -129,7 +201,9 @@ def threshold_feature(problem: AssignmentProblem, feature: str) -> np.ndarray:
         return c.input_tokens
     if feature == "output":
         return c.output_tokens
-    return c.input_tokens * c.output_tokens
+    if feature == "product":
+        return c.input_tokens.astype(np.int64) * c.output_tokens
+    raise InputError(f"feature, value {feature!r}: expected one of {', '.join(FEATURES)}")
 
 
 def small_and_gpu(problem: AssignmentProblem) -> tuple[int, int] | None:
@@ -154,8 +228,107 @@ def small_and_gpu(problem: AssignmentProblem) -> tuple[int, int] | None:
     return best(~gpu), best(gpu)
 
 
+@dataclass(frozen=True)
+class ThresholdCurve:
+    """The single-threshold policy evaluated at every candidate τ at once (cumulative sums).
+
+    Queries with feature ≤ τ go to the small system where its token limits allow, the rest to
+    their GPU-side system (the GPU system if eligible, else the cheapest eligible one).
+
+    Attributes:
+        feature: ``input``, ``output`` or ``product``.
+        thresholds: candidate τ, ascending, (K,).
+        objective: U at each τ, (K,).
+        busy_s: device-seconds per system at each τ, (K, S).
+        energy_j: energy per system at each τ [J], (K, S).
+        queries: queries per system at each τ, (K, S).
+        feasible: whether capacities and share bounds hold at each τ, (K,).
+        small: index of the small system.
+        values: the feature value of each class, (C,).
+        gpu_side: each class's GPU-side system, (C,).
+        can_small: whether each class may go to the small system, (C,).
+    """
+
+    feature: str
+    thresholds: np.ndarray
+    objective: np.ndarray
+    busy_s: np.ndarray
+    energy_j: np.ndarray
+    queries: np.ndarray
+    feasible: np.ndarray
+    small: int
+    values: np.ndarray
+    gpu_side: np.ndarray
+    can_small: np.ndarray
+
+    def best_index(self) -> int:
+        """Index of the τ the policy picks: least U among feasible τ (else overall)."""
+        pool = np.flatnonzero(self.feasible) if self.feasible.any() else \
+            np.arange(self.thresholds.size)
+        return int(pool[np.argmin(self.objective[pool])])
+
+    def best_threshold(self) -> float:
+        """The τ the policy picks (see :meth:`best_index`)."""
+        return float(self.thresholds[self.best_index()])
+
+    def choice(self, value: float) -> np.ndarray:
+        """System of each class at threshold ``value``."""
+        return np.where((self.values <= value) & self.can_small, self.small, self.gpu_side)
+
+
+def threshold_curve(problem: AssignmentProblem, lam: float, feature: str,
+                    candidates: np.ndarray | None = None) -> ThresholdCurve:
+    """Evaluate the threshold policy at every candidate τ (the one evaluation, vectorised).
+
+    Args:
+        problem: a problem with a (small, GPU) system pair (see :func:`small_and_gpu`).
+        lam: energy weight of the objective.
+        feature: ``input``, ``output`` or ``product``.
+        candidates: thresholds to evaluate (default: 0 and every feature value present).
+
+    Raises:
+        InputError: the fleet lacks a non-GPU or a GPU system, or an unknown feature.
+    """
+    pair = small_and_gpu(problem)
+    if pair is None:
+        raise InputError(f"{problem.fleet.name}: threshold-{feature} needs one GPU and one "
+                         "non-GPU system")
+    small, big = pair
+    n_c, n_s = problem.eligible.shape
+    rows = np.arange(n_c)
+    w = problem.weights(lam)
+    f = threshold_feature(problem, feature)
+    gpu_side = cheapest_among(problem, w, np.arange(n_s) == big)
+    can_small = problem.eligible[:, small]
+    cnt = problem.classes.count.astype(np.float64)
+    order = np.argsort(f, kind="stable")
+    fs = f[order]
+    if candidates is None:
+        cand = np.r_[0, np.unique(fs)].astype(np.float64)
+    else:
+        cand = np.unique(np.asarray(candidates, dtype=np.float64))
+    k = np.searchsorted(fs, cand, side="right")  # classes with f ≤ τ
+
+    def curve(per_query: np.ndarray) -> np.ndarray:
+        base = np.bincount(gpu_side, weights=per_query[rows, gpu_side] * cnt, minlength=n_s)
+        move = np.zeros((n_c, n_s))
+        move[rows, small] += np.where(can_small, per_query[:, small] * cnt, 0.0)
+        move[rows, gpu_side] -= np.where(can_small, per_query[rows, gpu_side] * cnt, 0.0)
+        cum = np.vstack([np.zeros((1, n_s)), np.cumsum(move[order], axis=0)])
+        return base[None, :] + cum[k]
+
+    delta_w = np.where(can_small, (w[:, small] - w[rows, gpu_side]) * cnt, 0.0)
+    objective = (w[rows, gpu_side] * cnt).sum() + np.r_[0.0, np.cumsum(delta_w[order])][k]
+    busy = curve(problem.runtime_s)
+    queries = np.rint(curve(np.ones_like(problem.runtime_s))).astype(np.int64)
+    feasible = (~over_capacity(busy, problem.capacity_s[None, :])).all(axis=1) & (
+        (queries >= problem.min_count) & (queries <= problem.max_count)).all(axis=1)
+    return ThresholdCurve(feature, cand, objective, busy, curve(problem.energy_j), queries,
+                          feasible, small, f, gpu_side, can_small)
+
+
 def threshold(problem: AssignmentProblem, lam: float, feature: str = "input",
-              value: float | None = None, **_: object) -> Schedule:
+              value: float | None = None) -> Schedule:
     """The e-Energy paper's single-threshold hybrid policy.
 
     Args:
@@ -163,92 +336,82 @@ def threshold(problem: AssignmentProblem, lam: float, feature: str = "input",
         lam: energy weight.
         feature: ``input``, ``output`` or ``product``.
         value: fixed τ*; if None, τ* is swept over the workload's feature values (plus 0)
-            and the one with the least U among capacity-feasible choices is taken (the least
-            U overall if none is feasible).
+            and the one with the least U among capacity- and share-feasible choices is taken
+            (the least U overall if none is feasible).
 
     Raises:
         InputError: the fleet lacks a non-GPU or a GPU system.
     """
     t0 = time.perf_counter()
-    pair = small_and_gpu(problem)
     name = f"threshold-{feature}" + ("" if value is None else f"@{value:g}")
-    if pair is None:
+    if small_and_gpu(problem) is None:
         raise InputError(f"{problem.fleet.name}: {name} needs one GPU and one non-GPU system")
-    small, big = pair
-    w = problem.weights(lam)
-    f = threshold_feature(problem, feature)
-    # queries on the GPU side: the GPU system if eligible, else the cheapest eligible
-    big_choice = cheapest_among(problem, w, np.arange(problem.n_systems) == big)
-    can_small = problem.eligible[:, small]
-    if value is None:
-        value = _sweep(problem, w, f, small, big_choice, can_small)
-    to_small = (f <= value) & can_small
-    choice = np.where(to_small, small, big_choice)
-    return _from_choice(problem, lam, name, choice,
-                        {"threshold": float(value), "solve_s": time.perf_counter() - t0})
-
-
-def _sweep(problem: AssignmentProblem, w: np.ndarray, f: np.ndarray, small: int,
-           big_choice: np.ndarray, can_small: np.ndarray) -> float:
-    """Best τ* over candidates {0} ∪ feature values, by cumulative sums (vectorised)."""
-    cnt = problem.classes.count.astype(np.float64)
-    rows = np.arange(f.size)
-    base_w = w[rows, big_choice] * cnt
-    delta_w = np.where(can_small, (w[:, small] - w[rows, big_choice]) * cnt, 0.0)
-    rt = problem.runtime_s
-    n_s = problem.n_systems
-    base_busy = np.zeros(n_s)
-    np.add.at(base_busy, big_choice, rt[rows, big_choice] * cnt)
-    order = np.argsort(f, kind="stable")
-    fs = f[order]
-    last = np.r_[fs[1:] != fs[:-1], True]  # a candidate τ* takes every class with f ≤ τ*
-    cand = np.r_[0, fs[last]]
-    d_obj = np.r_[0.0, np.cumsum(delta_w[order])[last]]
-    obj = base_w.sum() + d_obj
-    # busy time per system as τ* moves: small gains, each class's GPU-side system loses
-    move = can_small[order]
-    busy = np.tile(base_busy, (cand.size, 1))
-    gain_small = np.r_[0.0, np.cumsum(np.where(move, rt[order, small] * cnt[order], 0))[last]]
-    busy[:, small] += gain_small
-    for s in range(n_s):
-        lose = np.where(move & (big_choice[order] == s), rt[order, s] * cnt[order], 0.0)
-        busy[:, s] -= np.r_[0.0, np.cumsum(lose)[last]]
-    ok = (busy <= problem.capacity_s * (1 + 1e-9) + 1e-6).all(axis=1)
-    pool = np.flatnonzero(ok) if ok.any() else np.arange(cand.size)
-    return float(cand[pool[np.argmin(obj[pool])]])
+    curve = threshold_curve(problem, lam, feature,
+                            None if value is None else np.array([value], dtype=np.float64))
+    tau = curve.best_threshold() if value is None else float(value)
+    return _from_choice(problem, lam, name, curve.choice(tau), t0, {"threshold": tau})
 
 
 Policy = Callable[..., Schedule]
 
+
+def _threshold_policy(feature: str) -> Policy:
+    def policy(problem: AssignmentProblem, lam: float) -> Schedule:
+        return threshold(problem, lam, feature)
+    policy.__doc__ = f"The threshold policy on the {feature} feature, τ* swept."
+    return policy
+
+
 POLICIES: dict[str, Policy] = {
     "milp": milp,
-    "threshold-input": lambda p, lam, **kw: threshold(p, lam, "input", **kw),
-    "threshold-output": lambda p, lam, **kw: threshold(p, lam, "output", **kw),
-    "threshold-product": lambda p, lam, **kw: threshold(p, lam, "product", **kw),
+    "threshold-input": _threshold_policy("input"),
+    "threshold-output": _threshold_policy("output"),
+    "threshold-product": _threshold_policy("product"),
     "all-gpu": all_gpu,
     "round-robin": round_robin,
     "random": random_policy,
     "greedy": greedy,
 }
-"""Policy name → function ``(problem, lam, **options) -> Schedule``."""
+"""Policy name → function ``(problem, lam, ...) -> Schedule`` (static; never mutated).
+
+Also understood by :func:`run_policy`: ``threshold-<feature>@<value>`` and ``only-<system>``.
+"""
 
 
-def run_policy(name: str, problem: AssignmentProblem, lam: float, **options: object
-               ) -> Schedule:
-    """Run a policy by name; ``threshold-<feature>@<value>`` fixes the threshold.
+def run_policy(name: str, problem: AssignmentProblem, lam: float, *, seed: int = 0,
+               solver: str = "highs", time_limit: float | None = None,
+               gap_tol: float | None = None, highs: HighsSolver | None = None) -> Schedule:
+    """Run a policy by name.
+
+    Args:
+        name: a key of :data:`POLICIES`, ``threshold-<feature>@<value>`` (fixed threshold) or
+            ``only-<system>``.
+        problem: the problem.
+        lam: energy weight.
+        seed: seed of ``random``.
+        solver: solver of ``milp``.
+        time_limit: time limit of ``milp`` [s].
+        gap_tol: certified gap of ``milp`` (None: default).
+        highs: a built :class:`HighsSolver` for ``milp`` to reuse.
 
     Raises:
         InputError: unknown policy name.
     """
-    if "@" in name and name.split("@")[0] in ("threshold-input", "threshold-output",
-                                              "threshold-product"):
-        base, val = name.split("@", 1)
+    base, _, val = name.partition("@")
+    if val and base in ("threshold-input", "threshold-output", "threshold-product"):
         try:
             value = float(val)
         except ValueError:
             raise InputError(f"policy {name!r}: threshold {val!r} is not a number") from None
         return threshold(problem, lam, base.split("-", 1)[1], value=value)
+    if name.startswith(ONLY_PREFIX) and name not in POLICIES:
+        return only_system(problem, lam, name[len(ONLY_PREFIX):])
+    if name == "milp":
+        return milp(problem, lam, solver=solver, time_limit=time_limit, gap_tol=gap_tol,
+                    highs=highs)
+    if name == "random":
+        return random_policy(problem, lam, seed=seed)
     if name not in POLICIES:
-        raise InputError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)} or "
-                         "threshold-<input|output|product>@<value>")
-    return POLICIES[name](problem, lam, **options)
+        raise InputError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}, "
+                         "threshold-<input|output|product>@<value> or only-<system>")
+    return POLICIES[name](problem, lam)

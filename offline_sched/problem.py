@@ -21,10 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .costs.model import MetricModel
 from .errors import InfeasibleError, InputError
-from .costs.forms import FEATURES, get_form
-from .fleet.systems import Fleet
+from .fleet import Fleet
 from .workload import QueryClasses, Workload
 
 
@@ -111,6 +109,42 @@ class AssignmentProblem:
         return np.where(self.eligible, w, np.inf)
 
 
+CAPACITY_RTOL = 1e-9
+"""Relative tolerance of every capacity check (schedules, incumbents, quick diagnosis)."""
+CAPACITY_ATOL = 1e-6
+"""Absolute tolerance of every capacity check [s]."""
+
+
+def over_capacity(busy_s: np.ndarray, capacity_s: np.ndarray) -> np.ndarray:
+    """Which systems' busy time exceeds capacity beyond the one feasibility tolerance."""
+    return busy_s > capacity_s * (1 + CAPACITY_RTOL) + CAPACITY_ATOL
+
+
+def busy_seconds(problem: AssignmentProblem, counts: np.ndarray) -> np.ndarray:
+    """Device-seconds each system spends on per-class ``counts``, (S,)."""
+    rt = np.where(counts > 0, problem.runtime_s, 0.0)
+    return np.einsum("cs,cs->s", counts, rt)
+
+
+def violations(problem: AssignmentProblem, counts: np.ndarray) -> list[str]:
+    """Human-readable list of the constraints per-class ``counts`` break (empty: feasible)."""
+    p = problem
+    out = []
+    placed = counts.sum(axis=1)
+    if (placed != p.classes.count).any():
+        out.append("not every query is assigned exactly once")
+    if (counts[~p.eligible] > 0).any():
+        out.append("a query is on a system whose token limits it exceeds")
+    busy = busy_seconds(p, counts)
+    for s in np.flatnonzero(over_capacity(busy, p.capacity_s)):
+        out.append(f"{p.fleet[s].name}: busy {busy[s]:.6g} s > capacity "
+                   f"{p.capacity_s[s]:.6g} s")
+    per_sys = counts.sum(axis=0)
+    for s in np.flatnonzero((per_sys < p.min_count) | (per_sys > p.max_count)):
+        out.append(f"{p.fleet[s].name}: {per_sys[s]} queries outside share bounds "
+                   f"[{p.min_count[s]}, {p.max_count[s]}]")
+    return out
+
 def check_lam(lam: float) -> float:
     """Return λ as float, raising :class:`InputError` unless 0 ≤ λ ≤ 1."""
     try:
@@ -150,23 +184,6 @@ def _scale(values: np.ndarray, eligible: np.ndarray, normalize: bool) -> float:
     return top if top > 0 else 1.0
 
 
-def _guarded(metric: MetricModel, tin: np.ndarray, tout: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """``(metric.predict(tin, tout), metric.clipped(tin, tout))`` from one evaluation.
-
-    Sums only the features with a non-zero coefficient instead of building the whole design
-    matrix (the default form has 14 features, most fits use a few), so predicting 10^6
-    classes takes milliseconds, not seconds.
-    """
-    raw = np.full(tin.shape, float(metric.intercept))
-    for name in get_form(metric.form).features:  # loop over features only
-        coef = float(metric.coef.get(name, 0.0))
-        if coef:
-            raw += coef * FEATURES[name](tin, tout)
-    floor = metric.floor_value
-    return np.maximum(raw, floor), raw < floor
-
-
 def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
     """Build the class-level problem: group queries, predict costs, check eligibility.
 
@@ -191,10 +208,10 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
     fin, fout = tin.astype(np.float64), tout.astype(np.float64)
     for s, system in enumerate(fleet):
         cost = system.cost  # as cost.predict(tin, tout), evaluating each metric once
-        runtime[:, s], was_clipped = _guarded(cost.runtime, fin, fout)
+        runtime[:, s], was_clipped = cost.runtime.guarded(fin, fout)
         beyond = cost.runtime.extrapolated(tin, tout)
         if cost.energy is not None:
-            energy[:, s], energy_clipped = _guarded(cost.energy, fin, fout)
+            energy[:, s], energy_clipped = cost.energy.guarded(fin, fout)
             was_clipped |= energy_clipped
             beyond |= cost.energy.extrapolated(tin, tout)
         eligible[:, s] = system.eligible(tin, tout) & (system.instances > 0)

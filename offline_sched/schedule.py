@@ -7,13 +7,15 @@ capacity and share feasibility, and the objective U of the problem's λ.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from .problem import AssignmentProblem
+from .problem import AssignmentProblem, busy_seconds, violations
+from .solver.status import SolveResult
 
 J_PER_KWH = 3.6e6
 
@@ -75,7 +77,7 @@ def _expand_split(query_class: np.ndarray, counts: np.ndarray, split: np.ndarray
 class Schedule:
     """An assignment of every query of a problem to one system, with its evaluation.
 
-    Build it from per-class ``counts`` (C, S) or from a per-query ``system_index`` (N,); the
+    Build it from per-class ``counts`` (C, S) or from a per-query ``system_index_`` (N,); the
     other is derived.
 
     Attributes:
@@ -83,16 +85,20 @@ class Schedule:
         policy: policy name.
         lam: λ it was scored with.
         counts: queries of class c on system s, (C, S) int64.
-        info: solver facts (``gap``, ``lower_bound``, ``status``, ``method``, ``solve_s``,
-            ``threshold``, ...), merged into :attr:`summary`.
+        system_index_: system index per query (N,), when the policy decided per query.
+        result: the solver's typed result (the ``milp`` policy), else None.
+        solve_s: wall time of the policy [s] (the solver's when ``result`` is set).
+        params: policy parameters worth reporting (``threshold``, ``seed``, ``fallback``).
     """
 
     problem: AssignmentProblem
     policy: str
     lam: float
-    counts: np.ndarray | None = None
-    system_index_: np.ndarray | None = None
-    info: dict = field(default_factory=dict)
+    counts: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    system_index_: np.ndarray | None = field(default=None, repr=False)
+    result: SolveResult | None = field(default=None, repr=False)
+    solve_s: float = float("nan")
+    params: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.counts is None and self.system_index_ is None:
@@ -102,6 +108,14 @@ class Schedule:
             flat = p.classes.query_class * p.n_systems + self.system_index_
             self.counts = np.bincount(flat, minlength=p.classes.n_classes * p.n_systems
                                       ).reshape(p.classes.n_classes, p.n_systems)
+        if self.result is not None and np.isnan(self.solve_s):
+            self.solve_s = self.result.solve_s
+
+    def __repr__(self) -> str:
+        status = self.result.status.value if self.result is not None else "-"
+        gap = f"{self.result.gap:.3g}" if self.result is not None else "-"
+        return (f"Schedule(policy={self.policy!r}, lam={self.lam:g}, status={status}, "
+                f"objective={self.objective:.6g}, gap={gap}, queries={self.problem.n_queries})")
 
     @cached_property
     def system_index(self) -> np.ndarray:
@@ -119,8 +133,7 @@ class Schedule:
 
     @cached_property
     def _busy_s(self) -> np.ndarray:
-        rt = np.where(self.counts > 0, self.problem.runtime_s, 0.0)
-        return np.einsum("cs,cs->s", self.counts, rt)
+        return busy_seconds(self.problem, self.counts)
 
     @cached_property
     def by_system(self) -> pd.DataFrame:
@@ -145,23 +158,7 @@ class Schedule:
 
     def violations(self) -> list[str]:
         """Human-readable list of broken constraints (empty when feasible)."""
-        p = self.problem
-        out = []
-        placed = self.counts.sum(axis=1)
-        if (placed != p.classes.count).any():
-            out.append("not every query is assigned exactly once")
-        if (self.counts[~p.eligible] > 0).any():
-            out.append("a query is on a system whose token limits it exceeds")
-        busy = self._busy_s
-        over = busy > p.capacity_s * (1 + 1e-9) + 1e-6
-        for s in np.flatnonzero(over):
-            out.append(f"{p.fleet[s].name}: busy {busy[s]:.6g} s > capacity "
-                       f"{p.capacity_s[s]:.6g} s")
-        per_sys = self.counts.sum(axis=0)
-        for s in np.flatnonzero((per_sys < p.min_count) | (per_sys > p.max_count)):
-            out.append(f"{p.fleet[s].name}: {per_sys[s]} queries outside share bounds "
-                       f"[{p.min_count[s]}, {p.max_count[s]}]")
-        return out
+        return violations(self.problem, self.counts)
 
     @property
     def feasible(self) -> bool:
@@ -176,12 +173,13 @@ class Schedule:
         return float(np.sum(w[used] * self.counts[used]))
 
     @cached_property
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, object]:
         """Key figures of the schedule.
 
         Keys: ``policy, lam, feasible, objective, energy_j, energy_kwh, runtime_s,
-        mean_runtime_s, makespan_s, gap, solve_s, queries, clipped, extrapolated`` plus the
-        solver's ``info`` (and ``mean_accuracy`` when systems have accuracies).
+        mean_runtime_s, makespan_s, gap, solve_s, queries, clipped, extrapolated``, the
+        solver's ``lower_bound, status, method`` (with a :attr:`result`), the policy's
+        :attr:`params` (and ``mean_accuracy`` when systems have accuracies).
         """
         p = self.problem
         bs = self.by_system
@@ -199,7 +197,7 @@ class Schedule:
             "mean_runtime_s": runtime / n if n else 0.0,
             "makespan_s": float(bs["makespan_s"].max()),
             "gap": float("nan"),
-            "solve_s": float("nan"),
+            "solve_s": self.solve_s,
             "queries": n,
             "clipped": p.clipped,
             "extrapolated": p.extrapolated,
@@ -207,5 +205,7 @@ class Schedule:
         if p.accuracy_score is not None:
             acc = np.array([s.accuracy for s in p.fleet])
             out["mean_accuracy"] = float(self.counts.sum(axis=0) @ acc / n) if n else 0.0
-        out.update(self.info)
+        if self.result is not None:
+            out.update(self.result.as_dict())
+        out.update(self.params)
         return out

@@ -25,6 +25,21 @@ from .io.frames import int_column, read_frame, require_columns
 TOKEN_COLUMNS = ["input_tokens", "output_tokens"]
 
 
+KEY_SHIFT = 32
+"""Bits of τout in a class key; token counts are capped below 2^31, so keys never collide."""
+
+
+def class_keys(input_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
+    """The one class key: one int64 per query, ordered as (τin, τout)."""
+    return (np.asarray(input_tokens, dtype=np.int64) << KEY_SHIFT
+            | np.asarray(output_tokens, dtype=np.int64))
+
+
+def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`class_keys`: ``(τin, τout)`` arrays of int64 keys."""
+    return keys >> KEY_SHIFT, keys & ((1 << KEY_SHIFT) - 1)
+
+
 @dataclass(frozen=True)
 class QueryClasses:
     """Queries grouped by identical (τin, τout).
@@ -83,23 +98,17 @@ class Workload:
             The classes, sorted by (τin, τout).
         """
         if not self._classes:
-            key = self.input_tokens.astype(np.int64) << 32 | self.output_tokens.astype(np.int64)
+            key = class_keys(self.input_tokens, self.output_tokens)
             codes, uniques = pd.factorize(key, sort=True)
             count = np.bincount(codes, minlength=len(uniques)).astype(np.int64)
-            uniques = np.asarray(uniques, dtype=np.int64)
+            tin, tout = split_keys(np.asarray(uniques, dtype=np.int64))
             self._classes.append(QueryClasses(
-                input_tokens=uniques >> 32,
-                output_tokens=uniques & 0xFFFFFFFF,
+                input_tokens=tin,
+                output_tokens=tout,
                 count=count,
                 query_class=codes.astype(np.int64),
             ))
         return self._classes[0]
-
-    def to_frame(self) -> pd.DataFrame:
-        """Return the workload as a DataFrame ``query_id, input_tokens, output_tokens``."""
-        return pd.DataFrame({"query_id": self.ids, "input_tokens": self.input_tokens,
-                             "output_tokens": self.output_tokens})
-
 
 def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Workload:
     """Validate a DataFrame into a :class:`Workload`.

@@ -9,8 +9,8 @@ import pandas as pd
 
 from offline_sched import build_problem, load_workload
 from offline_sched.costs.model import CostModel, MetricModel
+from offline_sched.fleet import Fleet, System
 from offline_sched.problem import AssignmentProblem
-from offline_sched.fleet.systems import Fleet, System
 
 
 def metric(name: str, a_in: float, a_out: float, a_io: float, const: float = 0.0

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from offline_sched.cli.measure import measure
-from offline_sched.errors import MeasurementError
 from offline_sched.costs.tables import read_table
+from offline_sched.errors import MeasurementError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "tiny-llama", "--random-weights", "--device", "cpu"]

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from offline_sched import FitError, InputError, fit
-from offline_sched.costs.model import CostModel, MetricModel
 from offline_sched.costs.fit import coefficients_frame, models_from_coefficients
+from offline_sched.costs.model import CostModel, MetricModel
 
 
 def _grid_table(noise=0.0, seed=0):

@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from offline_sched.costs.tables import read_table  # noqa: E402
 from offline_sched.errors import InputError, MeasurementError  # noqa: E402
 from offline_sched.measure import (  # noqa: E402
     COLUMNS,
@@ -22,7 +23,6 @@ from offline_sched.measure import (  # noqa: E402
 )
 from offline_sched.measure.generation import generate_exact, make_prompts  # noqa: E402
 from offline_sched.measure.loading import available_memory_bytes, count_parameters  # noqa: E402
-from offline_sched.costs.tables import read_table  # noqa: E402
 
 FAST = dict(model="tiny-llama", random_weights=True, device="cpu", idle_s=0.0, meter="none")
 

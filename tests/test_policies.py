@@ -84,18 +84,22 @@ def test_unknown_policy_is_an_input_error(problem):
         run_policy("fastest", problem, 0.5)
 
 
-def test_milp_adopts_a_better_feasible_incumbent():
-    from offline_sched.studies.compare import _best_incumbent
-    from offline_sched.schedule import Schedule
+def test_solver_adopts_a_better_feasible_incumbent():
+    from offline_sched.solver import SolveResult, Status, adopt_incumbent
 
     p = binding_instance(4, n=80, n_systems=2, slack=3.0)
     good = greedy(p, 0.5)
     assert good.feasible  # loose capacity: greedy is optimal
-    worse = Schedule(p, "milp", 0.5, counts=round_robin(p, 0.5).counts,
-                     info={"lower_bound": good.objective - 1.0, "method": "lp+round"})
-    assert worse.objective > good.objective
-    out = _best_incumbent([worse, good])
-    assert out[0].policy == "milp"
-    assert out[0].objective == pytest.approx(good.objective)
-    assert "incumbent:greedy" in out[0].summary["method"]
-    assert out[0].summary["gap"] == pytest.approx(1.0 / good.objective)
+    worse_counts = round_robin(p, 0.5).counts
+    w = p.weights(0.5)
+    worse_value = float((w[worse_counts > 0] * worse_counts[worse_counts > 0]).sum())
+    assert worse_value > good.objective
+    res = SolveResult(worse_counts, Status.GAP, worse_value, good.objective - 1.0, 1.0, 0.1,
+                      "lp+round")
+    infeasible = np.zeros_like(worse_counts)  # places nothing: never adopted
+    out = adopt_incumbent(res, p, w, [("nothing", infeasible), ("greedy", good.counts)])
+    assert out.objective == pytest.approx(good.objective)
+    assert (out.counts == good.counts).all()
+    assert "incumbent:greedy" in out.method
+    assert out.gap == pytest.approx(1.0 / good.objective)
+    assert adopt_incumbent(res, p, w, [("nothing", infeasible)]) is res

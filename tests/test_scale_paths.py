@@ -10,15 +10,17 @@ import pytest
 from helpers import binding_instance, random_fleet
 
 from offline_sched import build_problem, load_systems, load_workload
+from offline_sched.engines.classtable import class_table_from_counts
+from offline_sched.fleet import Fleet
 from offline_sched.io.assignment import generated_ids, write_assignment, write_schedule
-from offline_sched.engines.classtable import class_keys, class_table_from_counts
 from offline_sched.policies import milp
 from offline_sched.problem import AssignmentProblem
-from offline_sched.solver.relaxation import SIFT_MIN_FREE, ClassRelaxation
 from offline_sched.schedule import expand_counts
-from offline_sched.solver.highs_solver import _make_room, _Model
+from offline_sched.solver.class_model import ClassModel as _Model
+from offline_sched.solver.relaxation import SIFT_MIN_FREE, ClassRelaxation
+from offline_sched.solver.rounding import make_room as _make_room
 from offline_sched.synth import synthetic_workload
-from offline_sched.fleet.systems import Fleet
+from offline_sched.workload import class_keys
 
 
 def big_instance(seed: int, shares: bool = False) -> AssignmentProblem:

@@ -3,7 +3,7 @@ from helpers import binding_instance
 
 from offline_sched import InfeasibleError, build_problem
 from offline_sched.policies import milp
-from offline_sched.solver.highs_solver import HighsSolver, relative_gap
+from offline_sched.solver import HighsSolver, relative_gap
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -44,8 +44,8 @@ def test_infeasible_capacity_is_explained():
     p = binding_instance(2, n=100)
     from dataclasses import replace
 
+    from offline_sched.fleet import Fleet
     from offline_sched.problem import build_problem as bp
-    from offline_sched.fleet.systems import Fleet
     tiny = Fleet(tuple(replace(s, window_s=1e-3) for s in p.fleet), name="tiny")
     q = bp(p.workload, tiny)
     with pytest.raises(InfeasibleError) as err:
@@ -72,7 +72,7 @@ def test_share_counts_round_strictly_unless_that_contradicts():
 def test_exact_shares_that_sum_to_one_are_met_within_one_query():
     from dataclasses import replace
 
-    from offline_sched.fleet.systems import Fleet
+    from offline_sched.fleet import Fleet
     p = binding_instance(9, n=97, n_systems=3, slack=10.0, limits=False)
     shares = (0.05, 0.2, 0.75)
     fleet = Fleet(tuple(replace(s, max_share=g, window_s=1e9)

@@ -8,20 +8,17 @@ from helpers import binding_instance
 
 from offline_sched import build_problem
 from offline_sched.errors import InputError
-from offline_sched.policies import POLICIES, all_gpu, run_policy, threshold
-from offline_sched.studies.compare import REPORT_COLUMNS
-from offline_sched.studies.sweep import (
+from offline_sched.fleet import Fleet
+from offline_sched.policies import POLICIES, all_gpu, only_system, run_policy, threshold
+from offline_sched.studies import (
     milp_frontier,
-    only_system,
     parse_lams,
-    register_single_system_policies,
-    run_study_policy,
     second_metric,
     sweep,
     threshold_study,
     token_accuracy,
 )
-from offline_sched.fleet.systems import Fleet
+from offline_sched.studies.compare import REPORT_COLUMNS
 
 LAMS = [0.0, 0.3, 0.7, 1.0]
 
@@ -73,7 +70,7 @@ def test_milp_frontier_is_monotone_in_lam(swept):
 
 
 def test_sweep_builds_one_highs_model(problem, monkeypatch):
-    import offline_sched.studies.sweep as study
+    import offline_sched.studies.lam_sweep as study
 
     built = []
     real = study.HighsSolver
@@ -149,19 +146,15 @@ def test_threshold_study_needs_a_hybrid_fleet():
         threshold_study(p, features=["tokens"])
 
 
-def test_only_system_and_registration(problem):
+def test_only_system_policies(problem):
     s = only_system(problem, 0.5, "s1")
     elig = problem.eligible[:, 1]
     assert (s.counts[elig, 1] == problem.classes.count[elig]).all()
     assert s.summary["fallback"] == problem.classes.count[~elig].sum()
-    assert run_study_policy("only-s1", problem, 0.5).summary["energy_j"] == s.summary["energy_j"]
-    names = register_single_system_policies(problem.fleet.names)
-    try:
-        assert names == ["only-s0", "only-s1"]
-        assert run_policy("only-s0", problem, 0.5).counts[:, 0].sum() == problem.n_queries
-    finally:
-        for n in names:
-            POLICIES.pop(n, None)
+    assert run_policy("only-s1", problem, 0.5).summary["energy_j"] == s.summary["energy_j"]
+    before = dict(POLICIES)
+    assert run_policy("only-s0", problem, 0.5).counts[:, 0].sum() == problem.n_queries
+    assert POLICIES == before  # the registry is static
 
 
 def test_token_accuracy_and_second_metric(problem):

@@ -1,7 +1,7 @@
 import pytest
 
 from offline_sched import InputError, load_systems
-from offline_sched.fleet.systems import bundled_fleets
+from offline_sched.fleet import bundled_fleets
 
 
 def test_fleet_file_loads(fleet_file):

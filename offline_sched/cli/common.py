@@ -71,3 +71,28 @@ def common_options(func):
     for opt in reversed(opts):
         func = opt(func)
     return func
+
+
+def fleet_options(func):
+    """Shared options of solve and compare: the common ones plus --lam and --solver."""
+    opts = [
+        click.option("--lam", "-l", type=click.FloatRange(0.0, 1.0), default=0.5,
+                     show_default=True, help="Weight of energy in [0, 1]; 1-lam weighs runtime "
+                     "(or accuracy)."),
+        click.option("--solver", default="highs", show_default=True,
+                     help="highs (fast, exact over query classes) or pulp (per-query CBC "
+                     "reference; small batches only), or pulp:<PuLP solver>."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return common_options(func)
+
+
+def warn_guards(summary: dict) -> None:
+    """Print the cost-model guard counts (clipped, extrapolated) once, on stderr."""
+    if summary.get("clipped"):
+        click.echo(f"warning: {summary['clipped']} (query, system) predictions were clipped at "
+                   "a cost-model floor", err=True)
+    if summary.get("extrapolated"):
+        click.echo(f"warning: {summary['extrapolated']} (query, system) predictions lie outside "
+                   "the measured token range", err=True)

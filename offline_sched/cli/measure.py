@@ -10,13 +10,13 @@ import sys
 
 import click
 
-from .common import CliError
 from ..errors import OfflineSchedError
 from ..measure.harness import Progress, SweepInterrupted, run_sweep
 from ..measure.loading import DTYPES
 from ..measure.meters import DEVICES, METER_KINDS
 from ..measure.presets import PRESETS
 from ..measure.spec import SweepSpec, parse_token_list
+from .common import CliError
 
 HELP = f"""Measure per-query energy and runtime over a τin × τout sweep.
 

@@ -1,9 +1,9 @@
 """Study commands: ``offline-sched sweep`` (λ trade-off) and ``offline-sched thresholds``.
 
-Registered on the main group by :mod:`offline_sched.cli.main`. Like every command they parse their
-options, call one library function (:func:`offline_sched.studies.sweep.sweep`,
-:func:`offline_sched.studies.sweep.threshold_study`), write their outputs atomically and turn library
-errors into one line with the error's exit code (2 bad input, 3 infeasible).
+Registered on the main group by :mod:`offline_sched.cli.main`. Like every command they
+parse their options, call one library function (:func:`offline_sched.studies.sweep`,
+:func:`offline_sched.studies.threshold_study`), write their outputs atomically and turn
+library errors into one line with the error's exit code (2 bad input, 3 infeasible).
 
 This module does not import :mod:`offline_sched.cli.main` (which imports it), so it carries its
 own small error wrapper.
@@ -50,8 +50,8 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
       offline-sched sweep jobs.csv -s multi-llm --lam 0,0.5,1 --metric accuracy
     """
     from ..api import problem_for
-    from ..studies.sweep import milp_frontier, parse_lams, second_metric
-    from ..studies.sweep import sweep as run_sweep
+    from ..studies import milp_frontier, parse_lams, second_metric
+    from ..studies import sweep as run_sweep
 
     lams = parse_lams(lam_text)
     say(f"reading {workload} and building the problem ...", quiet)
@@ -104,7 +104,8 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
           --out thresholds.csv --plot thresholds.png
     """
     from ..api import problem_for
-    from ..studies.sweep import FEATURES, best_thresholds, threshold_study
+    from ..policies import FEATURES
+    from ..studies import best_thresholds, threshold_study
 
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range)

@@ -13,10 +13,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from .model import CostModel, FitStats, MetricModel
 from ..errors import FitError, InputError
-from .forms import FORMS, Form, get_form
 from ..io.frames import read_frame, require_columns
+from .forms import FORMS, Form, get_form
+from .model import CostModel, FitStats, MetricModel
 from .tables import validate_table
 
 METRICS = {"energy": "energy_j", "runtime": "runtime_s"}

@@ -29,9 +29,6 @@ from ..errors import InputError
 from ..io.frames import float_column, int_column, read_frame, require_columns
 
 REQUIRED_COLUMNS = ["model", "system", "input_tokens", "output_tokens", "runtime_s", "energy_j"]
-METADATA_COLUMNS = ["hardware", "device_count", "dtype", "batch_size", "kv_cache", "repeat",
-                    "idle_power_w", "energy_raw_j", "runtime_raw_s", "meter", "versions",
-                    "timestamp", "source"]
 
 
 def validate_table(frame: pd.DataFrame, source: object = "<table>") -> pd.DataFrame:

@@ -14,15 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..workload import QueryClasses
-
-KEY_SHIFT = 32
-
-
-def class_keys(input_tokens: np.ndarray, output_tokens: np.ndarray) -> np.ndarray:
-    """One int64 per query, ordered as (τin, τout): the key :meth:`Workload.classes` sorts by."""
-    return (np.asarray(input_tokens, dtype=np.int64) << KEY_SHIFT
-            | np.asarray(output_tokens, dtype=np.int64))
+from ..workload import QueryClasses, split_keys
 
 
 @dataclass(frozen=True)
@@ -73,6 +65,7 @@ def class_table_from_counts(counts: pd.Series, source: str = "<classes>") -> Cla
     """
     counts = counts[counts > 0].sort_index()
     keys = counts.index.to_numpy(dtype=np.int64)
-    return ClassTable(input_tokens=keys >> KEY_SHIFT,
-                      output_tokens=keys & ((1 << KEY_SHIFT) - 1),
+    tin, tout = split_keys(keys)
+    return ClassTable(input_tokens=tin,
+                      output_tokens=tout,
                       count=counts.to_numpy(dtype=np.int64), source=source)

@@ -8,7 +8,7 @@ the three passes run where the data lives, on Dask, over a directory of Parquet 
    partition named in messages) and reduced to query counts per (τin, τout); the counts are
    summed in a tree. Query ids, if present, are checked to be unique across partitions.
 2. **Solve.** The class table (a :class:`~offline_sched.engines.classtable.ClassTable`) is solved
-   in-process by the same :class:`~offline_sched.solver.highs_solver.HighsSolver` as the in-process path.
+   in-process by the same :class:`~offline_sched.solver.HighsSolver` as the in-process path.
 3. **Expand.** Each partition maps its queries back to systems with
    :func:`~offline_sched.schedule.expand_counts`, continuing each class where the earlier
    partitions stopped (one small counting pass over the few classes the optimum splits
@@ -39,16 +39,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.assignment import generated_ids, is_parquet, write_assignment_part
-from .classtable import ClassTable, class_keys, class_table_from_counts
 from ..errors import InfeasibleError, InputError
+from ..fleet import Fleet, System, load_systems
+from ..io.assignment import generated_ids, write_assignment_part
 from ..io.frames import int_column
+from ..io.suffix import PARQUET_SUFFIXES, is_parquet
 from ..problem import AssignmentProblem, build_problem, check_lam
+from ..progress import Phase, Progress, no_progress
 from ..schedule import Schedule, expand_counts
-from ..fleet.systems import Fleet, System, load_systems
-from ..workload import workload_from_frame
+from ..workload import class_keys, workload_from_frame
+from .classtable import ClassTable, class_table_from_counts
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 TREE_FAN_IN = 8
 
 
@@ -182,7 +183,7 @@ def solve_dask(source: str | os.PathLike[str],
                lam: float = 0.5, out: str | os.PathLike[str] = "assignment.csv", *,
                time_limit: float | None = None, gap_tol: float | None = None,
                strict_range: bool = False, scheduler: object = None,
-               progress: Callable[[str], None] | None = None) -> DaskSolve:
+               progress: Progress | None = None) -> DaskSolve:
     """Solve a job list held as Parquet files with Dask, writing the per-query assignment.
 
     Args:
@@ -195,7 +196,7 @@ def solve_dask(source: str | os.PathLike[str],
         strict_range: refuse queries outside a cost model's measured token range.
         scheduler: passed to :func:`dask.compute` (``"threads"``, ``"synchronous"``, a
             ``distributed.Client``, ...); None uses Dask's default or the active client.
-        progress: called with one line per phase (the CLI prints them).
+        progress: called as each phase starts (see :class:`~offline_sched.progress.Phase`).
 
     Returns:
         The class-level schedule and where the assignment was written.
@@ -210,7 +211,7 @@ def solve_dask(source: str | os.PathLike[str],
     from dask import delayed
 
     lam = check_lam(lam)
-    say = progress or (lambda _msg: None)
+    say = progress or no_progress
     files = parquet_files(source)
     fleet = load_systems(systems)
     ddf = dd.read_parquet([str(f) for f in files])
@@ -221,7 +222,7 @@ def solve_dask(source: str | os.PathLike[str],
         raise InputError(f"{label}: missing column {missing[0]!r} (found: {have})")
     parts = ddf.to_delayed()
     names = [f"{label} (partition {i})" for i in range(len(parts))]
-    say(f"grouping {len(files)} file(s), {len(parts)} partition(s) with Dask ...")
+    say(Phase.READ, f"grouping {len(files)} file(s), {len(parts)} partition(s) with Dask ...")
     per_part = [delayed(_partition_counts, nout=2)(part, name)
                 for part, name in zip(parts, names, strict=True)]
     counts, lengths = dask.compute(_tree(delayed, [c for _, c in per_part], _sum_counts),
@@ -241,23 +242,23 @@ def solve_dask(source: str | os.PathLike[str],
     problem = build_problem(table, fleet)
     if strict_range:
         _check_range(problem)
-    say(f"{n_queries} queries in {table.count.size} classes, {len(fleet)} systems; "
-        "solving ...")
+    say(Phase.SOLVE, f"{n_queries} queries in {table.count.size} classes, {len(fleet)} "
+        "systems; solving ...")
     sched = milp(problem, lam, time_limit=time_limit, gap_tol=gap_tol)
 
     keys_sorted = class_keys(table.input_tokens, table.output_tokens)
     split = (sched.counts > 0).sum(axis=1) > 1
     starts = np.zeros((len(parts), int(split.sum())), dtype=np.int64)
     if split.any():
-        say(f"{int(split.sum())} classes are split across systems; counting them per "
-            "partition ...")
+        say(Phase.EXPAND, f"{int(split.sum())} classes are split across systems; counting "
+            "them per partition ...")
         split_keys = delayed(keys_sorted[split], pure=True)
         per = dask.compute(*[delayed(_split_counts)(part, split_keys, name)
                              for part, name in zip(parts, names, strict=True)],
                            scheduler=scheduler)
         starts = np.cumsum(np.vstack([np.zeros((1, starts.shape[1]), dtype=np.int64)]
                                      + [np.asarray(p)[None, :] for p in per]), axis=0)[:-1]
-    say(f"writing {out} ...")
+    say(Phase.WRITE, f"writing {out} ...")
     shared = [delayed(x, pure=True) for x in (keys_sorted, sched.counts, split)]
     _write(dask, delayed, parts, names, shared, starts, lengths, list(fleet.names),
            Path(out), scheduler)

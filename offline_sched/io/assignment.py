@@ -17,15 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path
 from ..errors import InputError
-
-PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def is_parquet(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a Parquet file (by suffix); anything else is written as CSV."""
-    return Path(path).suffix.lower() in PARQUET_SUFFIXES
+from .atomic import atomic_path
+from .suffix import is_parquet
 
 
 def _pyarrow():

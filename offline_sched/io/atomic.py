@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .suffix import is_parquet
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
@@ -66,7 +68,7 @@ def write_frame(frame, path: str | os.PathLike[str]) -> Path:
     Returns:
         The output path.
     """
-    if Path(path).suffix.lower() in (".parquet", ".pq"):
+    if is_parquet(path):
         with atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
         return Path(path)

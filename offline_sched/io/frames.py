@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, where
-
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-            ".ndjson": "jsonl", ".json": "jsonl"}
+from .suffix import SUFFIXES
 
 
 def file_format(path: Path) -> str:

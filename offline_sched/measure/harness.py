@@ -231,7 +231,8 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike[str], *, meter: Meter | No
 
     Args:
         spec: what to measure (validated here).
-        out: CSV file to write (replaced); readable by :func:`offline_sched.costs.tables.read_table`.
+        out: CSV file to write (replaced); readable by
+            :func:`offline_sched.costs.tables.read_table`.
         meter: energy meter; ``None`` picks one with :func:`pick_meter` from ``spec``.
         progress: called with a :class:`Progress` event at each phase and after each row.
 

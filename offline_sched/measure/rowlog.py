@@ -1,18 +1,36 @@
 """Incremental CSV output that survives interruption: one complete row per ``write`` + fsync.
 
-Each row is encoded to one string and written with a single ``os.write`` followed by
-``fsync``, so Ctrl-C (which Python raises between bytecodes, never inside a system call) or a
-crash leaves the file with a header and whole rows only.
+Each row is encoded to one string and written with ``os.write`` followed by ``fsync`` while
+SIGINT and SIGTERM are held back, and counted in the same protected step: Ctrl-C or a kill
+leaves the file with a header and whole rows only, and :attr:`RowWriter.rows_written` always
+equals the rows on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold back SIGINT and SIGTERM (delivered on exit) where the platform allows it."""
+    if not hasattr(signal, "pthread_sigmask") or \
+            threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _cell(value: object) -> object:
@@ -41,19 +59,20 @@ class RowWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._write(self.columns)
 
-    def _write(self, cells: Sequence[object]) -> None:
+    def _write(self, cells: Sequence[object], count: int = 0) -> None:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_cell(c) for c in cells])
         data = buf.getvalue().encode()
-        written = os.write(self._fd, data)
-        while written < len(data):
-            written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+        with signals_held():
+            written = os.write(self._fd, data)
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
+            self.rows_written += count
 
     def append(self, row: Mapping[str, object]) -> None:
-        """Append one row (missing columns are empty) and flush it to disk."""
-        self._write([row.get(c) for c in self.columns])
-        self.rows_written += 1
+        """Append one row (missing columns are empty), flush it to disk and count it."""
+        self._write([row.get(c) for c in self.columns], count=1)
 
     def close(self) -> None:
         """Close the file (safe to call twice)."""

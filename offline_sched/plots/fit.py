@@ -28,19 +28,12 @@ import numpy as np
 import pandas as pd
 
 from ..costs.model import CostModel, MetricModel
+from ..costs.tables import validate_table
 from ..errors import InputError
 from ..io.frames import read_frame
-from ..costs.tables import validate_table
+from .common import figure_class
 
 _METRIC_COLUMNS = {"energy": ("energy_j", "energy [J]"), "runtime": ("runtime_s", "runtime [s]")}
-
-
-def _figure_class():
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise InputError("plotting needs matplotlib: pip install 'offline-sched[plot]'") from None
-    return Figure
 
 
 def _slug(text: str) -> str:
@@ -108,7 +101,7 @@ def plot_fit(models: dict[tuple[str, str], CostModel],
         InputError: matplotlib is not installed, the table is invalid, or no (model, system)
             of ``models`` has rows in the table.
     """
-    figure_cls = _figure_class()
+    figure_cls = figure_class()
     if isinstance(table, pd.DataFrame):
         tab = validate_table(table, source="<table>")
     else:

@@ -1,4 +1,4 @@
-"""Figures of the studies in :mod:`offline_sched.studies.sweep`.
+"""Figures of the studies in :mod:`offline_sched.studies.lam_sweep`.
 
 * :func:`plot_sweep` — energy against mean runtime (or accuracy) for every (λ, policy) row of
   a sweep: the MILP's Pareto frontier as a line through its λ points, the other policies as
@@ -23,23 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import atomic_path
 from ..errors import InputError
-from ..studies.sweep import second_metric
+from ..io.atomic import atomic_path
+from ..studies import second_metric
+from .common import figure_class
 
 DPI = 100
 _LABELS = {"energy_kwh": "total energy [kWh]", "mean_runtime_s": "mean runtime per query [s]",
            "token_accuracy": "accuracy (token-weighted) [%]",
            "mean_accuracy": "accuracy (per query) [%]"}
 _MARKERS = "osD^v<>phP*X"
-
-
-def _figure_class():
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise InputError("plotting needs matplotlib: pip install 'offline-sched[plot]'") from None
-    return Figure
 
 
 def _save(fig, path: str | os.PathLike[str], dpi: int) -> Path:
@@ -95,10 +88,10 @@ def plot_sweep(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str | 
     """Energy vs runtime (or accuracy) of every (λ, policy) of a sweep.
 
     Args:
-        frame: a :func:`offline_sched.studies.sweep.sweep` result.
+        frame: a :func:`offline_sched.studies.lam_sweep.sweep` result.
         path: PNG to write.
         metric: ``runtime``, ``accuracy`` or a column name (default: see
-            :func:`offline_sched.studies.sweep.second_metric`).
+            :func:`offline_sched.studies.lam_sweep.second_metric`).
         title: figure title.
         dpi: resolution.
         zoom: limit the axes to the MILP and the feasible points (the policies left outside
@@ -110,7 +103,7 @@ def plot_sweep(frame: pd.DataFrame, path: str | os.PathLike[str], metric: str | 
     Raises:
         InputError: matplotlib missing, or a frame without the needed columns.
     """
-    figure_cls = _figure_class()
+    figure_cls = figure_class()
     _require(frame, ["policy", "lam", "energy_kwh", "feasible"], "plot_sweep")
     metric = _metric(frame, metric)
     fig = figure_cls(figsize=(8.5, 5.0))
@@ -170,7 +163,7 @@ def plot_sweep_lambda(frame: pd.DataFrame, path: str | os.PathLike[str],
     """Energy, mean runtime and (for accuracy studies) accuracy against λ, one line per policy.
 
     Args:
-        frame: a :func:`offline_sched.studies.sweep.sweep` result.
+        frame: a :func:`offline_sched.studies.lam_sweep.sweep` result.
         path: PNG to write.
         policies: policies to draw (default: all in the frame).
         title: figure title.
@@ -182,7 +175,7 @@ def plot_sweep_lambda(frame: pd.DataFrame, path: str | os.PathLike[str],
     Raises:
         InputError: matplotlib missing, or a frame without the needed columns.
     """
-    figure_cls = _figure_class()
+    figure_cls = figure_class()
     _require(frame, ["policy", "lam", "energy_kwh", "mean_runtime_s"], "plot_sweep_lambda")
     metrics = ["energy_kwh", "mean_runtime_s"]
     if second_metric(frame) == "token_accuracy":
@@ -220,7 +213,7 @@ def plot_thresholds(frame: pd.DataFrame, path: str | os.PathLike[str],
     breaks a capacity or share bound.
 
     Args:
-        frame: a :func:`offline_sched.studies.sweep.threshold_study` result (rows of kind
+        frame: a :func:`offline_sched.studies.thresholds.threshold_study` result (rows of kind
             ``threshold``; ``reference`` and ``milp`` rows are optional).
         path: PNG to write.
         title: figure title.
@@ -232,7 +225,7 @@ def plot_thresholds(frame: pd.DataFrame, path: str | os.PathLike[str],
     Raises:
         InputError: matplotlib missing, or a frame without threshold rows.
     """
-    figure_cls = _figure_class()
+    figure_cls = figure_class()
     _require(frame, ["kind", "feature", "threshold", "energy_kwh", "mean_runtime_s",
                      "feasible"], "plot_thresholds")
     thr = frame[frame["kind"] == "threshold"]

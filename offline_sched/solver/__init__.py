@@ -1,1 +1,16 @@
-"""Solving the assignment MILP: status and result types, HiGHS models, relaxation, rounding, diagnosis, PuLP reference."""
+"""Solving the assignment MILP.
+
+``status`` (the :class:`Status` enum and the typed :class:`SolveResult`), ``highs_model`` (the
+one silent HiGHS factory, the one status map, the matrix builder), ``class_model`` (a class-level
+LP/MIP), ``relaxation`` (the LP relaxation, fast), ``rounding`` and ``polish`` (to whole queries,
+exactly), ``diagnosis`` (why infeasible), ``highs_solver`` (the fast path, with incumbent
+adoption) and ``pulp_reference`` (the per-query seed formulation).
+"""
+
+from .diagnosis import diagnose_infeasibility, quick_infeasibility
+from .highs_solver import HighsSolver, adopt_incumbent
+from .pulp_reference import solve_pulp
+from .status import GAP_TOL, SolveResult, Status, relative_gap
+
+__all__ = ["GAP_TOL", "HighsSolver", "SolveResult", "Status", "adopt_incumbent",
+           "diagnose_infeasibility", "quick_infeasibility", "relative_gap", "solve_pulp"]

@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import SolverError
+from .status import Status
 
 
-def highspy_module():
+def highspy_module() -> Any:
     """Import highspy, or raise :class:`SolverError` saying how to install it."""
     try:
         import highspy
     except ImportError:  # pragma: no cover - core dependency
         raise SolverError("the HiGHS solver is missing: pip install highspy") from None
     return highspy
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 to /dev/null (highspy ≥ 1.16 prints a banner from C++)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured)
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def new_highs() -> Any:
+    """A silent ``highspy.Highs`` instance: no banner, no log, deterministic seed.
+
+    Every HiGHS instance of the package is made here, so nothing reaches stdout.
+    """
+    hs = highspy_module()
+    with _stdout_silenced():
+        h = hs.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    h.setOptionValue("random_seed", 0)
+    return h
+
+
+def model_status(h: Any) -> Status:
+    """Map the model status of a solved HiGHS instance to :class:`Status` (the one map).
+
+    ``kOptimal`` → optimal; ``kInfeasible`` and ``kUnboundedOrInfeasible`` → infeasible (the
+    assignment model has bounded columns, so it is never unbounded); time, iteration,
+    solution-count limits and interrupts → time-limit; anything else → error.
+    """
+    st = highspy_module().HighsModelStatus
+    ms = h.getModelStatus()
+    if ms == st.kOptimal:
+        return Status.OPTIMAL
+    if ms in (st.kInfeasible, st.kUnboundedOrInfeasible):
+        return Status.INFEASIBLE
+    limits = [getattr(st, n) for n in ("kTimeLimit", "kIterationLimit", "kInterrupt",
+                                       "kSolutionLimit", "kObjectiveBound", "kObjectiveTarget")
+              if hasattr(st, n)]
+    if ms in limits:
+        return Status.TIME_LIMIT
+    return Status.ERROR
 
 
 @dataclass
@@ -30,8 +89,8 @@ class HighsModel:
         shape: (classes, systems) of the eligibility matrix it was built from.
     """
 
-    hs: object
-    h: object
+    hs: Any
+    h: Any
     cls: np.ndarray
     sys: np.ndarray
     shape: tuple[int, int]
@@ -91,9 +150,7 @@ def build_highs(eligible: np.ndarray, runtime: np.ndarray, count: np.ndarray,
     lp.a_matrix_.value_ = np.column_stack(blocks_v).ravel()
     if integer:
         lp.integrality_ = [hs.HighsVarType.kInteger] * k
-    h = hs.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
+    h = new_highs()
     if h.passModel(lp) == hs.HighsStatus.kError:
         raise SolverError("HiGHS rejected the model")
     return HighsModel(hs=hs, h=h, cls=cls, sys=sys, shape=(n_c, n_s))

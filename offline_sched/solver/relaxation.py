@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InfeasibleError, SolverError
-from .highs_model import build_highs, highspy_module
 from ..problem import AssignmentProblem
+from .highs_model import build_highs, highspy_module, model_status, new_highs
+from .status import Status
 
 COARSE_RATIO = 1.1
 """Bin width of the coarse LP: token counts within a factor 1.1 share a bin."""
@@ -67,13 +68,11 @@ class Relaxed:
         counts: x[c, s], (C, S) float; integral except for at most one class per coupling row.
         reduced: reduced cost of each (class, system), (C, S); +inf where ineligible.
         lower_bound: the Lagrangian dual value g(y) at the final prices (a proven bound).
-        iterations: exact (sifting) LPs solved.
     """
 
     counts: np.ndarray
     reduced: np.ndarray
     lower_bound: float
-    iterations: int
 
 
 class _LP:
@@ -86,22 +85,14 @@ class _LP:
         self.n_c, self.n_s = built.shape
         self.shares = lo is not None
 
-    def run(self, cost: np.ndarray, time_limit: float | None) -> str:
+    def run(self, cost: np.ndarray, time_limit: float | None) -> Status:
         """Solve with per-(row, system) costs ``cost`` (n_c, S); return the status."""
         w = cost[self.cls, self.sys]
         self.h.changeColsCost(w.size, np.arange(w.size, dtype=np.int32), w)
         self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
                               if time_limit is not None else self.hs.kHighsInf)
         self.h.run()
-        status = self.h.getModelStatus()
-        st = self.hs.HighsModelStatus
-        if status == st.kOptimal:
-            return "optimal"
-        if status in (st.kInfeasible, st.kUnboundedOrInfeasible):
-            return "infeasible"
-        if status in (st.kTimeLimit, st.kIterationLimit, st.kInterrupt):
-            return "time-limit"
-        return self.h.modelStatusToString(status)
+        return model_status(self.h)
 
     def solution(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (x as (n_c, S), μ ≥ 0 per capacity row, ν per system)."""
@@ -176,11 +167,11 @@ class ClassRelaxation:
         mu, nu = np.zeros(self.p.n_systems), np.zeros(self.p.n_systems)
         if self._coarse is not None:
             status = self._coarse.run(self._group_mean(w), left())
-            if status == "optimal":
+            if status == Status.OPTIMAL:
                 _, mu, nu = self._coarse.solution()
                 mu, nu = self._refine(weights, mu, nu)
-            elif status not in ("infeasible",):
-                raise SolverError(f"HiGHS coarse LP ended with status {status!r}")
+            elif status != Status.INFEASIBLE:
+                raise SolverError(f"HiGHS coarse LP ended with status {status.value!r}")
         return self._sift(weights, mu, nu, left)
 
     # -- dual refinement -------------------------------------------------------------------
@@ -212,8 +203,7 @@ class ClassRelaxation:
         """
         hs = highspy_module()
         n_y = y0.size
-        h = hs.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         inf = hs.kHighsInf
         h.addVars(n_y + 1, np.r_[lo, -inf], np.r_[hi, inf])
         h.changeColsCost(n_y + 1, np.arange(n_y + 1, dtype=np.int32),
@@ -270,7 +260,7 @@ class ClassRelaxation:
         if free.sum() < k:
             free = score <= np.partition(score, k - 1)[k - 1]
         order = None
-        for iteration in range(1, 60):
+        for _ in range(1, 60):
             fixed = ~free
             fb, fn = best[fixed], self.count[fixed]
             load = np.bincount(fb, weights=fn * self.runtime[fixed, fb], minlength=n_s)
@@ -279,17 +269,17 @@ class ClassRelaxation:
             lp = _LP(self.p.eligible[idx], self.runtime[idx], self.count[idx],
                      self.capacity - load, *self._share_bounds(cnt))
             status = lp.run(weights[idx], left())
-            if status == "time-limit":
+            if status == Status.TIME_LIMIT:
                 raise SolverError("the LP relaxation did not finish within the time limit")
-            if status == "infeasible":
+            if status == Status.INFEASIBLE:
                 if free.all():
                     raise InfeasibleError("the LP relaxation is infeasible")
                 if order is None:
                     order = np.argsort(score, kind="stable")
                 free[order[:min(n_c, 4 * idx.size)]] = True
                 continue
-            if status != "optimal":
-                raise SolverError(f"HiGHS LP relaxation ended with status {status!r}")
+            if status != Status.OPTIMAL:
+                raise SolverError(f"HiGHS LP relaxation ended with status {status.value!r}")
             x, mu2, nu2 = lp.solution()
             a = self._price(weights, mu2, nu2)
             u2 = a.min(axis=1)
@@ -302,7 +292,7 @@ class ClassRelaxation:
                 nu_plus, nu_minus = np.maximum(nu2, 0.0), np.maximum(-nu2, 0.0)
                 lower = float(self.count @ u2 - mu2 @ self.p.capacity_s
                               - (nu_plus @ self.hi - nu_minus @ self.lo if self.shares else 0.0))
-                return Relaxed(counts, reduced, lower, iteration)
+                return Relaxed(counts, reduced, lower)
             if viol.sum() <= max(idx.size, SIFT_MIN_FREE):
                 free |= viol
             else:  # the fixed classes were too far off: widen by the original score

@@ -47,39 +47,14 @@ def run_policies(problem: AssignmentProblem, lam: float, policies: list[str] | N
         problem: the problem.
         lam: energy weight.
         policies: names (default: every policy that applies, see :func:`default_policies`).
-        **options: passed to every policy (``solver``, ``time_limit``, ``seed``, ``highs``).
+        **options: passed to :func:`~offline_sched.policies.run_policy` (``solver``,
+            ``time_limit``, ``seed``, ``gap_tol``, ``highs``).
 
     Returns:
         One schedule per policy, in order.
     """
     names = list(policies) if policies else default_policies(problem)
-    schedules = [run_policy(name, problem, lam, **options) for name in names]
-    return _best_incumbent(schedules)
-
-
-def _best_incumbent(schedules: list[Schedule]) -> list[Schedule]:
-    """Let the MILP adopt a feasible baseline that beats its rounded schedule.
-
-    The MILP's schedule is certified within ``gap`` of a lower bound; on mid-sized days that
-    gap is a few queries' worth, and any feasible schedule is a valid incumbent. If a
-    baseline is feasible and strictly better, the MILP row takes its assignment and the gap
-    is recomputed against the same lower bound, so ``milp`` is never worse than a feasible
-    baseline.
-    """
-    from ..solver.highs_solver import relative_gap
-
-    milp = next((s for s in schedules if s.policy == "milp"), None)
-    if milp is None or "lower_bound" not in milp.info:
-        return schedules
-    rivals = [s for s in schedules if s is not milp and s.feasible
-              and s.objective < milp.objective]
-    if not rivals:
-        return schedules
-    best = min(rivals, key=lambda s: s.objective)
-    info = dict(milp.info, method=f"{milp.info.get('method', '')}+incumbent:{best.policy}")
-    info["gap"] = relative_gap(best.objective, info["lower_bound"])
-    adopted = Schedule(milp.problem, "milp", milp.lam, counts=best.counts.copy(), info=info)
-    return [adopted if s is milp else s for s in schedules]
+    return [run_policy(name, problem, lam, **options) for name in names]  # type: ignore[arg-type]
 
 
 def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
