@@ -4,18 +4,22 @@ Fits every table ``measurements/<system>/<model>.csv`` with the ``default`` form
 ``paper`` form (9-fold cross-validated MAPE, fold shuffle seed 0) and writes
 
 * ``offline_sched/data/coefficients.csv``: the fitted-coefficients format of
-  :func:`offline_sched.fitting.coefficients_frame`, one row per (model, system, form, metric),
+  :func:`offline_sched.costs.fit.coefficients_frame`, one row per (model, system, form, metric),
   rows sorted by those keys, the union of both forms' ``coef_*`` columns (a form's row leaves
   the other form's columns empty), floats written with 10 significant digits;
 * ``offline_sched/data/coefficients.md``: provenance: the tables (rows, SHA-256), the command,
-  the library versions and a paper-vs-default summary.
+  the library versions and a paper-vs-default summary;
+* ``offline_sched/data/paper_script_cells.csv`` and ``.md``: the per-cell table of the
+  e-Energy paper's threshold script, by ``measurements/derive_paper_cells.py``, whenever the
+  shared folder is present (it is derived from the raw e2dc files, not from the tables);
+  skipped with a note when it is absent.
 
 Usage::
 
     python measurements/regenerate.py                 # fit the committed tables
     python measurements/regenerate.py --from-shared   # first re-derive the tables from
                                                       # ../shared/data/energy-inference
-    python measurements/regenerate.py --check         # exit 1 if the shipped CSV differs
+    python measurements/regenerate.py --check         # exit 1 if a shipped CSV differs
 
 The output is deterministic: the LP fits (HiGHS) and the fold shuffle are seeded, so re-running
 on the same tables gives the same CSV.
@@ -38,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TABLES = REPO_ROOT / "measurements"
 DATA = REPO_ROOT / "offline_sched" / "data"
 DERIVE = TABLES / "derive_tables.py"
+PAPER_CELLS = TABLES / "derive_paper_cells.py"
+DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "energy-inference"
 FORMS = ("default", "paper")
 CV_FOLDS = 9
 FLOAT_FORMAT = "%.10g"
@@ -46,8 +52,8 @@ KEYS = ["model", "system", "form", "metric"]
 if str(REPO_ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO_ROOT))
 
-from offline_sched.fitting import coefficients_frame, fit  # noqa: E402
-from offline_sched.forms import FEATURES, get_form  # noqa: E402
+from offline_sched.costs.fit import coefficients_frame, fit  # noqa: E402
+from offline_sched.costs.forms import FEATURES, get_form  # noqa: E402
 
 
 def _shown(path: Path) -> str:
@@ -97,7 +103,7 @@ def provenance(frame: pd.DataFrame, tables: Sequence[Path], command: str) -> str
         "",
         "`coefficients.csv` holds per-query energy [J] and runtime [s] models of one replica,",
         "one row per (model, system, form, metric), in the fitted-coefficients format of",
-        "`offline_sched.fitting.coefficients_frame`. Forms (see `offline_sched/forms.py`):",
+        "`offline_sched.costs.fit.coefficients_frame`. Forms (see `offline_sched/costs/forms.py`):",
         "",
         "* `default`: overhead + prefill(τin) + Σ over generated tokens of a step cost at",
         "  context length L (1, L, L², hinges at 64/256/1024/2048), fitted by minimising the",
@@ -115,7 +121,7 @@ def provenance(frame: pd.DataFrame, tables: Sequence[Path], command: str) -> str
         command,
         "```",
         "",
-        f"Each table fitted with `offline_sched.fitting.fit(table, form, cv_folds={CV_FOLDS})`",
+        f"Each table fitted with `offline_sched.costs.fit.fit(table, form, cv_folds={CV_FOLDS})`",
         "(fold shuffle seed 0); `cv_mape` is the 9-fold cross-validated MAPE over rows, as a",
         "fraction. Library versions: "
         + ", ".join(f"{d} {_version(d)}" for d in ("numpy", "pandas", "highspy"))
@@ -151,20 +157,37 @@ def provenance(frame: pd.DataFrame, tables: Sequence[Path], command: str) -> str
     return "\n".join(lines) + "\n"
 
 
+def paper_cells(shared: Path | None, out: Path, check: bool) -> int:
+    """Regenerate (or, with ``check``, compare) the paper-script cells table.
+
+    Returns the exit status of ``derive_paper_cells.py``; 0 with a note on stderr when the
+    shared folder is absent (the shipped table is kept).
+    """
+    folder = shared if shared is not None else DEFAULT_SHARED
+    if not folder.is_dir():
+        print(f"{out / 'paper_script_cells.csv'}: skipped (shared data not found: {folder})",
+              file=sys.stderr)
+        return 0
+    cmd = [sys.executable, str(PAPER_CELLS), "--shared", str(folder), "--out", str(out)]
+    return subprocess.run(cmd + (["--check"] if check else []), check=False).returncode
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-shared", action="store_true",
                         help="first re-derive the tables with measurements/derive_tables.py")
     parser.add_argument("--shared", type=Path, default=None,
-                        help="shared energy-inference folder for --from-shared "
-                             "(default: derive_tables.py's default)")
+                        help="shared energy-inference folder for --from-shared and the "
+                             "paper-script cells (default: ../shared/data/energy-inference)")
     parser.add_argument("--tables", type=Path, default=TABLES,
                         help="folder of <system>/<model>.csv tables (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=DATA,
-                        help="folder for coefficients.csv/.md (default: %(default)s)")
+                        help="folder for coefficients.csv/.md and paper_script_cells.csv/.md "
+                             "(default: %(default)s)")
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the shipped coefficients.csv differs")
+                        help="write nothing; exit 1 if the shipped coefficients.csv (or, when "
+                             "the shared data is present, paper_script_cells.csv) differs")
     args = parser.parse_args(argv)
 
     if args.from_shared:
@@ -184,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         same = csv_path.is_file() and csv_path.read_text() == text
         print(f"{csv_path}: {'up to date' if same else 'DIFFERS from a fresh fit'}")
-        return 0 if same else 1
+        cells = paper_cells(args.shared, args.out, check=True)
+        return 0 if same and cells == 0 else 1
     command = "python measurements/regenerate.py" + (" --from-shared" if args.from_shared
                                                      else "")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path = args.out / "coefficients.md"
     md_path.write_text(provenance(frame, tables, command))
     print(f"wrote {csv_path} ({len(frame)} rows) and {md_path}")
-    return 0
+    return paper_cells(args.shared, args.out, check=False)
 
 
 if __name__ == "__main__":
