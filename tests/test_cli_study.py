@@ -126,3 +126,31 @@ def test_help_has_an_example(invoke, command):
     res = invoke(command, "--help")
     assert res.exit_code == 0
     assert "Example" in res.output
+
+
+def test_thresholds_paper_script_method(invoke, tmp_path):
+    """--method paper-script runs the script's arithmetic, with and without model pooling."""
+    import numpy as np
+
+    from offline_sched import load_workload
+    from offline_sched.studies.paper_script import paper_script_study
+
+    gsm = tmp_path / "w.csv"
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"input_tokens": rng.integers(6, 400, 300),
+                  "output_tokens": rng.integers(1, 300, 300)}).to_csv(gsm, index=False)
+    pooled, llama = tmp_path / "pooled.csv", tmp_path / "llama.csv"
+    r = invoke(thresholds, gsm, "--method", "paper-script", "--out", pooled)
+    assert r.exit_code == 0, r.output
+    r = invoke(thresholds, gsm, "--method", "paper-script", "--no-pool-models", "--out", llama)
+    assert r.exit_code == 0, r.output
+    a, b = pd.read_csv(pooled), pd.read_csv(llama)
+    steps = a[a["kind"] == "threshold"]["threshold"].tolist()
+    assert steps == [2.0 ** k for k in range(3, 12)]  # the script's powers of two
+    wl = load_workload(gsm)
+    want = paper_script_study(wl.input_tokens, wl.output_tokens, pool_models=False)
+    assert np.allclose(b["energy_j"], want["energy_j"])
+    assert not np.allclose(a["energy_j"], b["energy_j"])  # pooling changes the cells
+    r = invoke(thresholds, gsm, "--method", "paper-script", "--feature", "output",
+               "--out", tmp_path / "x.csv")
+    assert r.exit_code == 2 and "input length only" in r.output

@@ -89,9 +89,16 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also draw energy and mean runtime against each threshold to this PNG "
               "(needs offline-sched[plot]).")
+@click.option("--method", type=click.Choice(["model", "paper-script"]), default="model",
+              show_default=True, help="model: the fleet's per-query cost models. "
+              "paper-script: the e-Energy paper's published threshold script (per-token "
+              "energy of the measured input-sweep cells, output length ignored).")
+@click.option("--pool-models/--no-pool-models", default=True, show_default=True,
+              help="paper-script: pool every model measured on each system (as the script "
+              "does) or use the Llama-2 rows only.")
 @handle_errors
 def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features, out,
-               plot_path):
+               plot_path, method, pool_models):
     """The e-Energy threshold study: energy and runtime as the token threshold moves.
 
     Queries at or below the threshold go to the small (non-GPU) system, the rest to the GPU
@@ -102,6 +109,7 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
     Example:
       offline-sched thresholds examples/day.csv --systems hybrid \\
           --out thresholds.csv --plot thresholds.png
+      offline-sched thresholds examples/day.csv --method paper-script --out script.csv
     """
     from ..api import problem_for
     from ..policies import FEATURES
@@ -111,12 +119,16 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
     problem = problem_for(workload, systems, strict_range)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; scoring "
          "thresholds ...", quiet)
-    frame = threshold_study(problem, lam, list(features) or FEATURES, time_limit=time_limit)
+    default = ["input"] if method == "paper-script" else list(FEATURES)
+    frame = threshold_study(problem, lam, list(features) or default, time_limit=time_limit,
+                            method=method, pool_models=pool_models)
     if plot_path:
         from ..plots.studies import plot_thresholds
 
-        plot_thresholds(frame, plot_path, title=f"{problem.workload.source} on "
-                        f"{problem.fleet.name}, λ = {lam:g}")
+        title = (f"{problem.workload.source}: the e-Energy script's arithmetic"
+                 + ("" if pool_models else " (Llama-2 only)") if method == "paper-script"
+                 else f"{problem.workload.source} on {problem.fleet.name}, λ = {lam:g}")
+        plot_thresholds(frame, plot_path, title=title)
     write_frame(frame, out)
     show = ["policy", "threshold", "feasible", "energy_kwh", "mean_runtime_s",
             "energy_saving_vs_all_gpu_pct", "runtime_change_vs_all_gpu_pct"]

@@ -83,8 +83,8 @@ def _mark_best(frame: pd.DataFrame) -> pd.Series:
 
 def threshold_study(problem: AssignmentProblem, lam: float = 1.0,
                     features: Sequence[str] = FEATURES, values: Sequence[float] | None = None,
-                    *, include_milp: bool = True, time_limit: float | None = None
-                    ) -> pd.DataFrame:
+                    *, include_milp: bool = True, time_limit: float | None = None,
+                    method: str = "model", pool_models: bool = True) -> pd.DataFrame:
     """The e-Energy study: the single-threshold hybrid policy as τ moves.
 
     For each feature (τin, τout or τin·τout) and each candidate τ, queries with feature ≤ τ
@@ -103,6 +103,12 @@ def threshold_study(problem: AssignmentProblem, lam: float = 1.0,
             workload — the candidates the ``threshold-*`` policies choose from).
         include_milp: add the MILP's schedule at ``lam`` as a row (``kind = milp``).
         time_limit: time limit of that MILP solve [s].
+        method: ``model`` (the fleet's per-query cost models, above) or ``paper-script``
+            (the published threshold script's arithmetic, see
+            :func:`offline_sched.studies.paper_script.paper_script_study`: input feature only,
+            thresholds the powers of two 8…2048 unless ``values`` is given, no MILP row).
+        pool_models: with ``paper-script``, pool every model measured on each system (the
+            script) or use Llama-2 rows only.
 
     Returns:
         One row per (feature, τ) with ``kind = threshold``, plus two ``kind = reference``
@@ -122,6 +128,17 @@ def threshold_study(problem: AssignmentProblem, lam: float = 1.0,
     features = list(features)
     if not features:
         raise InputError("threshold_study: no features given")
+    if method == "paper-script":
+        if features != ["input"] and set(features) != set(FEATURES):
+            raise InputError(f"method 'paper-script': feature, value {features!r}: the "
+                             "script thresholds the input length only")
+        from .paper_script import paper_script_study
+
+        wl = problem.workload
+        return paper_script_study(wl.input_tokens, wl.output_tokens, pool_models=pool_models,
+                                  thresholds=values)
+    if method != "model":
+        raise InputError(f"method, value {method!r}: expected 'model' or 'paper-script'")
     parts = _threshold_rows(problem, lam, features, values)
     if include_milp:
         sched = milp(problem, lam, time_limit=time_limit)
