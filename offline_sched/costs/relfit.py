@@ -49,7 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FitError
-from ..solver.highs_model import highspy_module
+from ..solver.highs_model import highspy_module, new_highs
 
 TIE_BREAK = 1e-4
 """Default μ: L1 penalty per unit of scaled (relative-share) coefficient."""
@@ -107,9 +107,7 @@ def relative_l1_nonneg(x: np.ndarray, y: np.ndarray, tie_break: float = TIE_BREA
     lp.a_matrix_.index_ = np.tile(np.arange(n, dtype=np.int32), k)
     lp.a_matrix_.value_ = np.ascontiguousarray(z.T).ravel()
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
+    h = new_highs()
     if h.passModel(lp) == highspy.HighsStatus.kError:
         raise FitError("relative fit: HiGHS rejected the LP")
     h.run()

@@ -43,6 +43,7 @@ from ..errors import InfeasibleError, InputError
 from ..fleet import Fleet, System, load_systems
 from ..io.assignment import generated_ids, write_assignment_part
 from ..io.frames import int_column
+from ..io.outputs import check_output, write_manifest
 from ..io.suffix import PARQUET_SUFFIXES, is_parquet
 from ..problem import AssignmentProblem, build_problem, check_lam
 from ..progress import Phase, Progress, no_progress
@@ -183,7 +184,7 @@ def solve_dask(source: str | os.PathLike[str],
                lam: float = 0.5, out: str | os.PathLike[str] = "assignment.csv", *,
                time_limit: float | None = None, gap_tol: float | None = None,
                strict_range: bool = False, scheduler: object = None,
-               progress: Progress | None = None) -> DaskSolve:
+               progress: Progress | None = None, overwrite: bool = False) -> DaskSolve:
     """Solve a job list held as Parquet files with Dask, writing the per-query assignment.
 
     Args:
@@ -197,6 +198,7 @@ def solve_dask(source: str | os.PathLike[str],
         scheduler: passed to :func:`dask.compute` (``"threads"``, ``"synchronous"``, a
             ``distributed.Client``, ...); None uses Dask's default or the active client.
         progress: called as each phase starts (see :class:`~offline_sched.progress.Phase`).
+        overwrite: replace a non-empty output directory that offline_sched did not write.
 
     Returns:
         The class-level schedule and where the assignment was written.
@@ -211,6 +213,8 @@ def solve_dask(source: str | os.PathLike[str],
     from dask import delayed
 
     lam = check_lam(lam)
+    check_output(out, inputs=[source, systems], directory=not str(out).lower().endswith(".csv"),
+                 overwrite=overwrite)
     say = progress or no_progress
     files = parquet_files(source)
     fleet = load_systems(systems)
@@ -261,12 +265,13 @@ def solve_dask(source: str | os.PathLike[str],
     say(Phase.WRITE, f"writing {out} ...")
     shared = [delayed(x, pure=True) for x in (keys_sorted, sched.counts, split)]
     _write(dask, delayed, parts, names, shared, starts, lengths, list(fleet.names),
-           Path(out), scheduler)
+           Path(out), scheduler, overwrite)
     return DaskSolve(schedule=sched, out=Path(out), partitions=len(parts))
 
 
 def _write(dask, delayed, parts: list, names: list[str], shared: list, starts: np.ndarray,
-           lengths: np.ndarray, systems: list[str], out: Path, scheduler: object) -> None:
+           lengths: np.ndarray, systems: list[str], out: Path, scheduler: object,
+           overwrite: bool = False) -> None:
     """Expand and write every partition into a temporary folder, then move it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     csv = not is_parquet(out) and out.suffix.lower() == ".csv"
@@ -288,6 +293,8 @@ def _write(dask, delayed, parts: list, names: list[str], shared: list, starts: n
                     with open(path, "rb") as src:
                         shutil.copyfileobj(src, dst)
         else:
+            check_output(out, directory=True, overwrite=overwrite)
+            write_manifest(tmp, source="dask engine", parts=len(paths))
             old = None
             if out.exists():
                 old = out.with_name(f".{out.name}.old")
