@@ -18,18 +18,22 @@ SystemsLike = Fleet | Sequence[System] | str | os.PathLike[str]
 
 
 def problem_for(workload: WorkloadLike, systems: SystemsLike = "hybrid",
-                strict_range: bool = False) -> AssignmentProblem:
+                strict_range: bool = False, *, fmt: str | None = None,
+                columns: dict[str, str] | str | None = None) -> AssignmentProblem:
     """Load a workload and a fleet and build their class-level problem.
 
     Args:
-        workload: the job list (see :func:`solve`).
+        workload: the job list (see :func:`solve`; ``-`` reads standard input).
         systems: the fleet (see :func:`solve`).
         strict_range: refuse queries outside a cost model's measured token range.
+        fmt: workload format (see :func:`~offline_sched.workload.load_workload`).
+        columns: workload column mapping (see :func:`~offline_sched.workload.load_workload`).
 
     Raises:
         InputError: bad input, or out-of-range predictions with ``strict_range``.
     """
-    problem = build_problem(load_workload(workload), load_systems(systems))
+    problem = build_problem(load_workload(workload, fmt=fmt, columns=columns),
+                            load_systems(systems))
     if strict_range:
         check_range(problem)
     return problem

@@ -69,3 +69,10 @@ def where(path: object | None = None, row: int | None = None, column: str | None
     if path is not None:
         return f"{path}: {loc}" if loc else str(path)
     return loc
+
+
+class CostModelWarning(UserWarning):
+    """Predictions were clipped at a cost-model floor or extrapolated beyond measured tokens.
+
+    The library warns once per built problem; the CLI prints each warning once on stderr.
+    """

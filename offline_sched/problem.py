@@ -17,11 +17,12 @@ fleet normalises (default), else 1 (absolute joules and seconds).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InfeasibleError, InputError
+from .errors import CostModelWarning, InfeasibleError, InputError
 from .fleet import Fleet
 from .workload import QueryClasses, Workload
 
@@ -184,6 +185,17 @@ def _scale(values: np.ndarray, eligible: np.ndarray, normalize: bool) -> float:
     return top if top > 0 else 1.0
 
 
+def _warn_guards(clipped: int, extrapolated: int, fleet: str) -> None:
+    """Warn (:class:`CostModelWarning`) about clipped and extrapolated predictions."""
+    if clipped:
+        warnings.warn(f"{clipped} (query, system) predictions were clipped at a cost-model "
+                      f"floor ({fleet})", CostModelWarning, stacklevel=3)
+    if extrapolated:
+        warnings.warn(f"{extrapolated} (query, system) predictions lie outside the measured "
+                      f"token range ({fleet}); their costs are extrapolated",
+                      CostModelWarning, stacklevel=3)
+
+
 def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
     """Build the class-level problem: group queries, predict costs, check eligibility.
 
@@ -218,6 +230,7 @@ def build_problem(workload: Workload, fleet: Fleet) -> AssignmentProblem:
         clipped += int(cls.count[was_clipped & eligible[:, s]].sum())
         extrapolated += int(cls.count[beyond & eligible[:, s]].sum())
         outside[:, s] = beyond & eligible[:, s]
+    _warn_guards(clipped, extrapolated, fleet.name)
     orphan = ~eligible.any(axis=1)
     if orphan.any():
         n_orphan = int(cls.count[orphan].sum())

@@ -20,9 +20,60 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, where
-from .io.frames import int_column, read_frame, require_columns
+from .io.frames import check_duplicate_columns, int_column, read_frame, require_columns
 
 TOKEN_COLUMNS = ["input_tokens", "output_tokens"]
+KNOWN_ALIASES = {"input_tokens": ("ContextTokens", "prompt_tokens", "num_prompt_tokens"),
+                 "output_tokens": ("GeneratedTokens", "completion_tokens",
+                                   "num_completion_tokens")}
+"""Column names of public traces recognised without a mapping (the Azure LLM inference
+trace's ``ContextTokens``/``GeneratedTokens``, OpenAI-style usage names), used only when the
+canonical column is absent."""
+
+
+def parse_column_map(text: str | None) -> dict[str, str]:
+    """Parse ``input_tokens=ContextTokens,output_tokens=GeneratedTokens`` into a mapping.
+
+    Raises:
+        InputError: malformed text or an unknown target column.
+    """
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for part in str(text).split(","):
+        target, eq, source = part.partition("=")
+        target, source = target.strip(), source.strip()
+        if not eq or not target or not source:
+            raise InputError(f"columns, value {text!r}: expected name=column pairs, e.g. "
+                             "input_tokens=ContextTokens,output_tokens=GeneratedTokens")
+        if target not in (*TOKEN_COLUMNS, "query_id", "release_s", "deadline_s"):
+            raise InputError(f"columns, value {part.strip()!r}: unknown column {target!r}; "
+                             "expected input_tokens, output_tokens or query_id")
+        out[target] = source
+    return out
+
+
+def map_columns(frame: pd.DataFrame, columns: dict[str, str] | None, source: object
+                ) -> pd.DataFrame:
+    """Rename mapped columns to the canonical names; recognise known trace names.
+
+    Raises:
+        InputError: a mapped column is not in the frame.
+    """
+    rename: dict[str, str] = {}
+    have = set(map(str, frame.columns))
+    for target, col in (columns or {}).items():
+        if col not in have:
+            raise InputError(f"{source}: column {col!r} (mapped to {target}) not found "
+                             f"(found: {', '.join(list(map(str, frame.columns))[:8])})")
+        rename[col] = target
+    for target, aliases in KNOWN_ALIASES.items():
+        if target in have or target in rename.values():
+            continue
+        alias = next((a for a in aliases if a in have), None)
+        if alias is not None:
+            rename[alias] = target
+    return frame.rename(columns=rename) if rename else frame
 
 
 KEY_SHIFT = 32
@@ -125,6 +176,7 @@ def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Wor
     """
     if any(isinstance(c, str) and c != c.strip() for c in frame.columns):
         frame = frame.rename(columns=lambda c: c.strip() if isinstance(c, str) else c)
+    check_duplicate_columns(frame, source, [*TOKEN_COLUMNS, "query_id"])
     require_columns(frame, TOKEN_COLUMNS, source)
     tin = int_column(frame, "input_tokens", source)
     tout = int_column(frame, "output_tokens", source)
@@ -145,11 +197,17 @@ def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Wor
     return Workload(input_tokens=tin, output_tokens=tout, query_ids=ids, source=source)
 
 
-def load_workload(workload: Workload | pd.DataFrame | str | os.PathLike[str]) -> Workload:
-    """Load a workload from a path (CSV, Parquet, JSON Lines), a DataFrame or a Workload.
+def load_workload(workload: Workload | pd.DataFrame | str | os.PathLike[str], *,
+                  fmt: str | None = None, columns: dict[str, str] | str | None = None
+                  ) -> Workload:
+    """Load a workload from a path (CSV, Parquet, JSON Lines, JSON), stdin, a DataFrame.
 
     Args:
-        workload: the job list.
+        workload: the job list: a path, ``-`` for standard input, a DataFrame or a Workload.
+        fmt: file format (``csv``, ``parquet``, ``jsonl``, ``json``); default by suffix, CSV
+            for standard input.
+        columns: mapping canonical name → column in the file (or its text form
+            ``input_tokens=ContextTokens,...``); known trace names are recognised anyway.
 
     Returns:
         A validated :class:`Workload`.
@@ -159,10 +217,13 @@ def load_workload(workload: Workload | pd.DataFrame | str | os.PathLike[str]) ->
     """
     if isinstance(workload, Workload):
         return workload
+    mapping = parse_column_map(columns) if isinstance(columns, str) or columns is None \
+        else dict(columns)
     if isinstance(workload, pd.DataFrame):
-        return workload_from_frame(workload)
+        return workload_from_frame(map_columns(workload, mapping, "<DataFrame>"))
     if isinstance(workload, str | os.PathLike):
-        path = Path(workload)
-        return workload_from_frame(read_frame(path), source=str(path))
+        label = "<stdin>" if str(workload) == "-" else str(Path(workload))
+        frame = read_frame(workload, fmt=fmt)
+        return workload_from_frame(map_columns(frame, mapping, label), source=label)
     raise InputError(f"workload: expected a path, a DataFrame or a Workload, "
                      f"got {type(workload).__name__}")

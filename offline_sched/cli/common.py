@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import json
+import math
 import sys
+import warnings
+from collections.abc import Iterable
 
 import click
 
-from ..errors import OfflineSchedError
+from ..errors import InputError, OfflineSchedError
 
 
 class CliError(click.ClickException):
@@ -21,31 +25,107 @@ class CliError(click.ClickException):
 def handle_errors(func):
     """Turn :class:`OfflineSchedError` (and Ctrl-C) into a one-line message and exit code.
 
-    Exit codes: 2 bad input, 3 infeasible, 1 other library failures, 130 interrupted.
+    Library warnings are collected while the command runs and printed once each, as
+    ``warning: ...`` lines on stderr. Exit codes: 2 bad input, 3 infeasible, 1 other library
+    failures, 130 interrupted.
     """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except OfflineSchedError as exc:
-            raise CliError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise CliError("interrupted; no output written", 130) from None
-        except MemoryError:
-            raise CliError("out of memory; try a smaller workload or --engine dask", 1) from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return func(*args, **kwargs)
+            except OfflineSchedError as exc:
+                raise CliError(str(exc), exc.exit_code) from None
+            except KeyboardInterrupt:
+                raise CliError("interrupted; no output written", 130) from None
+            except MemoryError:
+                raise CliError("out of memory; try a smaller workload or --engine dask",
+                               1) from None
+            finally:
+                _print_warnings(caught)
 
     return wrapper
+
+
+def _print_warnings(caught: Iterable[warnings.WarningMessage]) -> None:
+    seen: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning):
+            continue
+        text = str(w.message).splitlines()[0] if str(w.message) else w.category.__name__
+        if text not in seen:
+            seen.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+
+VERBOSE = {"on": False}
+"""Set by ``--verbose``: progress lines even when stderr is not a terminal."""
 
 
 def say(msg: str, quiet: bool) -> None:
     """Progress line on stderr for a person watching a terminal.
 
-    Suppressed by --quiet and when stderr is not a terminal, so scripts see nothing on stderr
-    but warnings and the one-line error.
+    Suppressed by --quiet; shown on a terminal, or anywhere with --verbose. Scripts see
+    nothing on stderr but warnings and the one-line error.
     """
-    if not quiet and getattr(sys.stderr, "isatty", lambda: False)():
+    if quiet:
+        return
+    if VERBOSE["on"] or getattr(sys.stderr, "isatty", lambda: False)():
         click.echo(msg, err=True)
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    VERBOSE["on"] = bool(value)
+    return value
+
+
+def verbosity_options(func):
+    """--quiet/-q and --verbose/-v, on every command."""
+    func = click.option("--verbose", "-v", is_flag=True, expose_value=False, is_eager=True,
+                        callback=_set_verbose,
+                        help="Progress lines on stderr even when it is not a terminal.")(func)
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="No progress lines on stderr (warnings and errors only).")(func)
+
+
+def json_option(func):
+    """--json: the summary (or report) as JSON on stdout instead of tables."""
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the summary as JSON on stdout (for scripts and CI).")(func)
+
+
+def echo_json(obj: object) -> None:
+    """Print ``obj`` as JSON (NaN and ±inf as null) on stdout."""
+    click.echo(json.dumps(_clean(obj), indent=1, default=str))
+
+
+def _clean(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def check_outputs(*pairs: tuple[str, object | None], inputs: Iterable[object] = ()) -> None:
+    """Preflight every ``(role, path)`` output before any work (see ``check_output``)."""
+    from ..io.outputs import check_output
+
+    ins = list(inputs)
+    named = [(role, p) for role, p in pairs if p is not None]
+    for role, path in named:
+        check_output(path, inputs=ins, role=role)  # type: ignore[arg-type]
+    real = [str(p) for _, p in named if str(p) != "-"]
+    if len(set(real)) < len(real):
+        raise InputError(f"outputs: the same file is given twice ({', '.join(real)})")
+    if sum(str(p) == "-" for _, p in named) > 1:
+        raise InputError("outputs: only one output may go to stdout ('-')")
 
 
 def fmt(value: float) -> str:
@@ -56,7 +136,8 @@ def fmt(value: float) -> str:
 def common_options(func):
     """Add the options every workload command shares.
 
-    They are --systems, --time-limit, --strict-range and --quiet.
+    They are --systems, --time-limit, --strict-range, --format, --columns, --quiet and
+    --verbose.
     """
     opts = [
         click.option("--systems", "-s", default="hybrid", show_default=True,
@@ -66,11 +147,18 @@ def common_options(func):
                      "found with its gap."),
         click.option("--strict-range", is_flag=True, help="Refuse queries outside a cost "
                      "model's measured token range instead of extrapolating."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr."),
+        click.option("--format", "file_format",
+                     type=click.Choice(["csv", "parquet", "jsonl", "json"]), default=None,
+                     help="Workload format (default: by suffix; CSV for '-', standard "
+                     "input)."),
+        click.option("--columns", default=None, metavar="MAP",
+                     help="Map workload columns, e.g. input_tokens=ContextTokens,"
+                     "output_tokens=GeneratedTokens (the Azure trace's names are recognised "
+                     "anyway)."),
     ]
     for opt in reversed(opts):
         func = opt(func)
-    return func
+    return verbosity_options(func)
 
 
 def fleet_options(func):

@@ -5,46 +5,70 @@ from __future__ import annotations
 import click
 
 from ..io.atomic import write_frame
-from .common import fleet_options, fmt, handle_errors, say, warn_guards
+from .common import (
+    CliError,
+    check_outputs,
+    echo_json,
+    fleet_options,
+    fmt,
+    handle_errors,
+    json_option,
+    say,
+)
 
 
 @click.command()
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path(dir_okay=False, allow_dash=True))
 @fleet_options
-@click.option("--out", "-o", type=click.Path(dir_okay=False), default="report.csv",
-              show_default=True, help="Report CSV, one row per policy.")
+@click.option("--out", "-o", type=click.Path(allow_dash=True), default="report.csv",
+              show_default=True, help="Report CSV (or .parquet), one row per policy; '-' for "
+              "stdout.")
 @click.option("--policy", "-p", "policies", multiple=True,
               help="Policy to include (repeatable); default: all that apply.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of `random`.")
+@json_option
 @handle_errors
-def compare(workload, systems, lam, solver, time_limit, strict_range, quiet, out, policies,
-            seed):
+def compare(workload, systems, lam, solver, time_limit, strict_range, file_format, columns,
+            quiet, out, policies, seed, as_json):
     """Compare the MILP with the seeds' heuristics and baselines; write a CSV report.
+
+    If the MILP is infeasible the report is still written (every policy, the MILP row with
+    feasible = False and its reason) and the exit code is 3.
 
     \b
     Example:
       offline-sched compare examples/day.csv --systems hybrid --lam 0.5 --out report.csv
+      offline-sched compare examples/day.csv --json -q --out report.csv
     """
     from ..api import problem_for
-    from ..studies.compare import compare_problem
+    from ..studies.compare import DEFAULT_POLICIES, compare_problem
 
+    check_outputs(("--out", out), inputs=[workload, systems])
     say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems, strict_range)
+    problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; running "
         "policies ...", quiet)
-    frame = compare_problem(problem, lam, list(policies) or None, seed=seed, solver=solver,
-                            time_limit=time_limit)
+    frame = compare_problem(problem, lam, list(policies) or None, infeasible="report",
+                            seed=seed, solver=solver, time_limit=time_limit)
     write_frame(frame, out)
-    show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",
-            "energy_saving_vs_all_gpu_pct", "solve_s"]
-    click.echo(frame[show].to_string(index=False, float_format=fmt))
-    warn_guards(frame.iloc[0].to_dict())
+    failed = frame[frame.get("status", "") == "infeasible"] if "status" in frame else frame[:0]
+    to_err = out == "-"
+    if as_json:
+        if to_err:
+            raise CliError("--json prints to stdout, which '-' already uses for the report", 2)
+        echo_json({"report": frame.to_dict(orient="records"), "out": str(out)})
+    else:
+        show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",
+                "energy_saving_vs_all_gpu_pct", "solve_s"]
+        click.echo(frame[show].to_string(index=False, float_format=fmt), err=to_err)
     if not policies:
-        from ..studies.compare import DEFAULT_POLICIES
-
         skipped = [n for n in DEFAULT_POLICIES if n not in set(frame["policy"])]
-        if skipped:
+        if skipped and not quiet:
             click.echo(f"note: skipped {', '.join(skipped)}: the threshold policies need one "
                        "gpu = true and one non-GPU system, all-gpu a gpu = true system",
                        err=True)
-    click.echo(f"wrote {out}")
+    if not quiet:
+        click.echo(f"wrote {out}", err=to_err or as_json)
+    if len(failed):
+        raise CliError(f"wrote the report, but {failed['policy'].iloc[0]}: "
+                       f"{failed['reason'].iloc[0]}", 3)

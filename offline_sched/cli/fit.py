@@ -6,7 +6,7 @@ import click
 import pandas as pd
 
 from ..io.atomic import write_frame
-from .common import fmt, handle_errors
+from .common import check_outputs, fmt, handle_errors, say, verbosity_options
 
 
 def _opt(value: object) -> str:
@@ -26,8 +26,9 @@ def _opt(value: object) -> str:
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
               help="Also write predicted-vs-measured and residual PNGs to this folder "
               "(needs offline-sched[plot]).")
+@verbosity_options
 @handle_errors
-def fit_cmd(table, form, cv_folds, out, plot_dir):
+def fit_cmd(table, form, cv_folds, out, plot_dir, quiet):
     """Fit energy and runtime models per (model, system) of a measurement table.
 
     Reports R2, MAPE, cross-validated MAPE, n and the measured token range per
@@ -41,6 +42,7 @@ def fit_cmd(table, form, cv_folds, out, plot_dir):
     from ..costs.fit import coefficients_frame, fit
     from ..costs.tables import read_table
 
+    check_outputs(("--out", out), inputs=[table])
     frame_in = read_table(table)
     models = fit(frame_in, form=form, cv_folds=cv_folds, source=table)
     frame = coefficients_frame(models)
@@ -48,20 +50,22 @@ def fit_cmd(table, form, cv_folds, out, plot_dir):
         write_frame(frame, out)
         cols = ["model", "system", "metric", "form", "r2", "mape", "cv_mape", "n",
                 "input_min", "input_max", "output_min", "output_max"]
-        click.echo(frame[cols].to_string(index=False, float_format=fmt))
-        click.echo(f"wrote {out}")
+        if not quiet:
+            click.echo(frame[cols].to_string(index=False, float_format=fmt))
+            click.echo(f"wrote {out}")
     else:
         click.echo(frame.to_csv(index=False), nl=False)
     if plot_dir:
         from ..plots.fit import plot_fit
 
         for path in plot_fit(models, frame_in, plot_dir):
-            click.echo(f"wrote {path}", err=True)
+            say(f"wrote {path}", quiet)
 
 
 @click.command()
+@verbosity_options
 @handle_errors
-def fleets():
+def fleets(quiet):
     """List the bundled fleets with their systems.
 
     \b

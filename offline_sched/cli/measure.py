@@ -7,6 +7,7 @@ stderr, and turns library errors into one-line messages with the error's exit co
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -16,7 +17,7 @@ from ..measure.loading import DTYPES
 from ..measure.meters import DEVICES, METER_KINDS
 from ..measure.presets import PRESETS
 from ..measure.spec import SweepSpec, parse_token_list
-from .common import CliError
+from .common import CliError, check_outputs, say, verbosity_options
 
 HELP = f"""Measure per-query energy and runtime over a τin × τout sweep.
 
@@ -48,13 +49,18 @@ def _tokens(option: str):
 class _Bar:
     """Progress callback: status lines before the sweep, then a progress bar (stderr)."""
 
-    def __init__(self) -> None:
-        self.bar = None
+    def __init__(self, quiet: bool = False) -> None:
+        self.bar: Any = None
         self.rows = 0
+        self.quiet = quiet
 
     def __call__(self, event: Progress) -> None:
         if event.phase in ("load", "idle"):
-            click.echo(f"{event.message} ...", err=True)
+            say(f"{event.message} ...", self.quiet)
+            return
+        if event.phase == "row":
+            self.rows = event.done
+        if self.quiet:
             return
         if self.bar is None:
             self.bar = click.progressbar(length=event.total, label="measuring", show_pos=True,
@@ -62,7 +68,6 @@ class _Bar:
                                          file=sys.stderr)
             self.bar.__enter__()
         if event.phase == "row":
-            self.rows = event.done
             self.bar.update(1, event.message)
 
     def close(self) -> None:
@@ -98,17 +103,22 @@ class _Bar:
 @click.option("--seed", default=0, show_default=True, type=int, help="Weights/prompt seed.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Output table (CSV, replaced).")
+@verbosity_options
 def measure(model: str, random_weights: bool, device: str, inputs: tuple[int, ...],
             outputs: tuple[int, ...], batch_size: int, repeats: int, warmup: int, dtype: str,
             no_kv_cache: bool, system: str | None, meter: str, idle_seconds: float,
-            min_window_seconds: float | None, seed: int, out: str) -> None:
+            min_window_seconds: float | None, seed: int, out: str, quiet: bool) -> None:
     """Run the measurement sweep (see HELP)."""
+    try:
+        check_outputs(("--out", out))
+    except OfflineSchedError as exc:
+        raise CliError(str(exc), exc.exit_code) from None
     spec = SweepSpec(model=model, input_tokens=inputs, output_tokens=outputs, device=device,
                      random_weights=random_weights, batch_size=batch_size, repeats=repeats,
                      warmup=warmup, dtype=dtype, kv_cache=not no_kv_cache, system=system,
                      meter=meter, idle_s=idle_seconds, min_window_s=min_window_seconds,
                      seed=seed)
-    bar = _Bar()
+    bar = _Bar(quiet)
     try:
         result = run_sweep(spec, out, progress=bar)
     except KeyboardInterrupt as exc:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import click
 
 from ..io.atomic import write_frame
-from .common import common_options, handle_errors, say
+from .common import check_outputs, common_options, handle_errors, say
 from .common import fmt as _fmt
 
 
 @click.command("sweep")
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path(dir_okay=False, allow_dash=True))
 @common_options
 @click.option("--lam", "-l", "lam_text", default="0:1:0.1", show_default=True,
               help="λ values: start:stop:step (stop included) or a comma list, in [0, 1].")
@@ -36,8 +36,8 @@ from .common import fmt as _fmt
               show_default=True, help="Second axis of the plot (auto: accuracy for "
               "energy-accuracy fleets).")
 @handle_errors
-def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies, seed, out,
-          plot_path, metric):
+def sweep(workload, systems, time_limit, strict_range, file_format, columns, quiet, lam_text,
+          policies, seed, out, plot_path, metric):
     """Sweep λ: every policy at every λ, one CSV row per (λ, policy).
 
     The MILP's model is built once and re-solved per λ. The plot shows energy against mean
@@ -54,12 +54,17 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
     from ..studies import sweep as run_sweep
 
     lams = parse_lams(lam_text)
+    check_outputs(("--out", out), ("--plot", plot_path), inputs=[workload, systems])
     say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems, strict_range)
+    problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; sweeping "
          f"{len(lams)} λ values ...", quiet)
+
+    def progress(i: int, n: int, lam: float) -> None:
+        say(f"  λ = {lam:g} ({i + 1}/{n})", quiet)
+
     frame = run_sweep(problem, lams, list(policies) or None, seed=seed,
-                      time_limit=time_limit)
+                      time_limit=time_limit, progress=progress)
     if plot_path:
         from ..plots.studies import plot_sweep
 
@@ -75,7 +80,7 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
 
 
 @click.command("thresholds")
-@click.argument("workload", type=click.Path(dir_okay=False))
+@click.argument("workload", type=click.Path(dir_okay=False, allow_dash=True))
 @common_options
 @click.option("--lam", "-l", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
               help="λ of the objective that picks the best threshold (1: energy only, as in "
@@ -97,8 +102,8 @@ def sweep(workload, systems, time_limit, strict_range, quiet, lam_text, policies
               help="paper-script: pool every model measured on each system (as the script "
               "does) or use the Llama-2 rows only.")
 @handle_errors
-def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features, out,
-               plot_path, method, pool_models):
+def thresholds(workload, systems, time_limit, strict_range, file_format, columns, quiet, lam,
+               features, out, plot_path, method, pool_models):
     """The e-Energy threshold study: energy and runtime as the token threshold moves.
 
     Queries at or below the threshold go to the small (non-GPU) system, the rest to the GPU
@@ -115,8 +120,9 @@ def thresholds(workload, systems, time_limit, strict_range, quiet, lam, features
     from ..policies import FEATURES
     from ..studies import best_thresholds, threshold_study
 
+    check_outputs(("--out", out), ("--plot", plot_path), inputs=[workload, systems])
     say(f"reading {workload} and building the problem ...", quiet)
-    problem = problem_for(workload, systems, strict_range)
+    problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; scoring "
          "thresholds ...", quiet)
     default = ["input"] if method == "paper-script" else list(FEATURES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, OfflineSchedError
+from ..errors import InfeasibleError, InputError, OfflineSchedError
 from ..policies import PAPER_THRESHOLD, run_policy, small_and_gpu
 from ..problem import AssignmentProblem
 from ..schedule import Schedule
@@ -14,8 +14,8 @@ DEFAULT_POLICIES = ("milp", "threshold-input", "threshold-output", "threshold-pr
                     "all-gpu", "round-robin", "random", "greedy")
 REPORT_COLUMNS = ["policy", "lam", "feasible", "objective", "energy_kwh", "energy_j",
                   "runtime_s", "mean_runtime_s", "makespan_s",
-                  "energy_saving_vs_all_gpu_pct", "solve_s", "gap", "threshold", "queries",
-                  "clipped", "extrapolated"]
+                  "energy_saving_vs_all_gpu_pct", "reference_feasible", "solve_s", "gap",
+                  "threshold", "queries", "clipped", "extrapolated"]
 
 
 def default_policies(problem: AssignmentProblem) -> list[str]:
@@ -61,7 +61,9 @@ def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
     """Tabulate schedules: the report columns plus ``queries_<system>`` per system.
 
     ``energy_saving_vs_all_gpu_pct`` = 100·(E_all-gpu − E)/E_all-gpu when an ``all-gpu`` row
-    is present (NaN otherwise).
+    is present (NaN otherwise); ``reference_feasible`` says whether that all-gpu schedule is
+    itself feasible (same value on every row; missing without an all-gpu row): a saving
+    against a reference that breaks a capacity is not one that could be had.
     """
     if not schedules:
         raise InputError("no policies to report")
@@ -78,6 +80,10 @@ def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
                                                          ) / ref.iloc[0]
     else:
         frame["energy_saving_vs_all_gpu_pct"] = np.nan
+    ref_ok = frame.loc[frame["policy"] == "all-gpu", "feasible"]
+    frame["reference_feasible"] = (pd.Series(bool(ref_ok.iloc[0]), index=frame.index,
+                                             dtype="boolean") if len(ref_ok)
+                                   else pd.Series(pd.NA, index=frame.index, dtype="boolean"))
     for col in REPORT_COLUMNS:
         if col not in frame.columns:
             frame[col] = np.nan
@@ -88,13 +94,58 @@ def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
 
 
 def compare_problem(problem: AssignmentProblem, lam: float, policies: list[str] | None = None,
-                    **options: object) -> pd.DataFrame:
+                    *, infeasible: str = "raise", **options: object) -> pd.DataFrame:
     """Compare policies on a built problem (see :func:`offline_sched.compare`).
 
     A policy that cannot run on this fleet (e.g. an explicitly requested threshold on a fleet
-    without a non-GPU system) raises; an infeasible MILP raises :class:`InfeasibleError`.
+    without a non-GPU system) raises.
+
+    Args:
+        problem: the problem.
+        lam: energy weight.
+        policies: names (default: :func:`default_policies`).
+        infeasible: ``raise``: an infeasible MILP raises :class:`InfeasibleError`;
+            ``report``: every other policy is still reported, and the MILP row has
+            ``feasible = False``, ``status = infeasible`` and the reason in ``reason``.
+        **options: passed to the policies (see :func:`run_policies`).
+
+    Raises:
+        InfeasibleError: the MILP is infeasible and ``infeasible == "raise"``.
     """
-    return report_frame(run_policies(problem, lam, policies, **options))
+    if infeasible not in ("raise", "report"):
+        raise InputError(f"infeasible, value {infeasible!r}: expected 'raise' or 'report'")
+    names = list(policies) if policies else default_policies(problem)
+    schedules: list[Schedule] = []
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            schedules.extend(run_policies(problem, lam, [name], **options))
+        except InfeasibleError as exc:
+            if infeasible == "raise":
+                raise
+            failed[name] = str(exc)
+    if not schedules:
+        frame = pd.DataFrame({"policy": list(failed)})
+        for col in REPORT_COLUMNS:
+            if col not in frame.columns:
+                frame[col] = np.nan
+    else:
+        frame = report_frame(schedules)
+    if failed:
+        rows = pd.DataFrame([{"policy": n, "lam": lam, "feasible": False,
+                              "status": "infeasible", "reason": why,
+                              "queries": problem.n_queries} for n, why in failed.items()])
+        frame = pd.concat([frame, rows], ignore_index=True) if schedules else rows.reindex(
+            columns=list(dict.fromkeys([*frame.columns, *rows.columns])))
+        if "reason" in frame.columns:
+            frame["reason"] = frame["reason"].fillna("")
+        if schedules:  # one all-gpu reference for every row, the failed ones included
+            frame["reference_feasible"] = pd.Series(frame["reference_feasible"].iloc[0],
+                                                    index=frame.index, dtype="boolean")
+        order = {n: k for k, n in enumerate(names)}
+        frame = frame.sort_values("policy", key=lambda col: col.map(order), kind="stable")
+        frame = frame.reset_index(drop=True)
+    return frame
 
 
 __all__ = ["DEFAULT_POLICIES", "REPORT_COLUMNS", "OfflineSchedError", "compare_problem",
