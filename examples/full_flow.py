@@ -5,7 +5,8 @@
 1. draws a day's job list (seeded mixture, offline_sched.synth);
 2. fits the default cost model to two bundled measurement tables (M1-Pro and A100,
    Llama-2-7B) and writes the fitted-coefficients CSV;
-3. writes a fleet TOML that uses those coefficients;
+3. writes a fleet TOML that uses those coefficients, sized like the bundled ``hybrid`` fleet
+   (24 M1-Pro + 3 A100 in a 20-hour window per 20,000 queries, so the A100 capacity binds);
 4. solves the MILP and writes the assignment;
 5. compares every policy and writes the report.
 """
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 FLEET = """\
 description = "fitted in examples/full_flow.py"
-window_s = 86400
+window_s = 72000
 [[system]]
 name = "m1-pro"
 model = "llama-2-7b"
@@ -65,8 +67,8 @@ def main() -> None:
     write_csv(coef, out / "coefficients.csv")
     print(coef[["model", "system", "metric", "r2", "cv_mape", "n"]].to_string(index=False))
 
-    scale = max(1, round(args.queries / 20000))
-    (out / "fleet.toml").write_text(FLEET.format(m1=24 * scale, a100=2 * scale))
+    scale = max(1, math.ceil(args.queries / 20000))  # capacity grows at least as the load
+    (out / "fleet.toml").write_text(FLEET.format(m1=24 * scale, a100=3 * scale))
 
     sched = solve(out / "workload.csv", out / "fleet.toml", lam=args.lam)
     write_csv(sched.assignment, out / "assignment.csv")

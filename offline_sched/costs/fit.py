@@ -9,6 +9,7 @@ For the paper form the coefficient columns are ``coef_in, coef_out, coef_inout``
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,20 @@ POSITIVE_FLOOR = 0.1
 measured value: such models are positive and increasing by construction, so the floor only
 guards degenerate fits; least-squares forms are floored at the smallest measured value."""
 RANGE_COLUMNS = ["input_min", "input_max", "output_min", "output_max", "floor"]
+DEFAULT_FORM = "default"
+"""Form fitted when none is named (the same as ``offline-sched fit``'s default)."""
+FALLBACK_FORMS = ("default", "paper")
+"""Forms from richest to simplest: a table too small for the requested form is fitted with
+the richest simpler one it supports (see :func:`fit`)."""
+
+
+def form_supported(form: Form, input_tokens: np.ndarray, output_tokens: np.ndarray) -> bool:
+    """Whether a table has at least as many distinct (τin, τout) cells as ``form`` has features.
+
+    Repeats of one cell do not help to tell features apart, so they are counted once.
+    """
+    cells = np.unique(np.stack([np.asarray(input_tokens), np.asarray(output_tokens)]), axis=1)
+    return cells.shape[1] >= len(form.features)
 
 
 def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
@@ -110,13 +125,18 @@ def cross_validated_mape(form: Form, x: np.ndarray, y: np.ndarray, folds: int,
     return float(errors.mean())
 
 
-def fit(table: pd.DataFrame | str | os.PathLike[str], form: str = "paper",
+def fit(table: pd.DataFrame | str | os.PathLike[str], form: str = DEFAULT_FORM,
         cv_folds: int = 0, source: str | None = None) -> dict[tuple[str, str], CostModel]:
     """Fit a cost model per (model, system) of a measurement table.
 
+    A (model, system) whose table is too small for ``form`` (fewer distinct (τin, τout)
+    cells than the form has coefficients, or a fit that fails for lack of rows) is fitted
+    with the richest simpler form it supports (``default`` → ``paper``), with a
+    :class:`UserWarning` naming the pair and both forms.
+
     Args:
         table: a measurement table (DataFrame or path; see :mod:`offline_sched.costs.tables`).
-        form: model form, ``paper`` or ``default``.
+        form: model form, ``default`` (as ``offline-sched fit``) or ``paper``.
         cv_folds: if ≥ 2, compute k-fold cross-validated MAPE as well.
         source: name for messages and provenance (defaults to the path).
 
@@ -125,7 +145,7 @@ def fit(table: pd.DataFrame | str | os.PathLike[str], form: str = "paper",
 
     Raises:
         InputError: bad table or unknown form.
-        FitError: too few rows for the form.
+        FitError: too few rows even for the simplest form.
     """
     if form not in FORMS:
         raise InputError(f"unknown model form {form!r}; choose from {', '.join(FORMS)}")
@@ -135,25 +155,57 @@ def fit(table: pd.DataFrame | str | os.PathLike[str], form: str = "paper",
     else:
         source = source or str(table)
         tab = validate_table(read_frame(table), source=source)
+    candidates = [form, *FALLBACK_FORMS[FALLBACK_FORMS.index(form) + 1:]]
     models: dict[tuple[str, str], CostModel] = {}
     for (model, system), grp in tab.groupby(["model", "system"], sort=True):
-        tin = grp["input_tokens"].to_numpy()
-        tout = grp["output_tokens"].to_numpy()
-        fitted = {}
-        for metric, col in METRICS.items():
-            y = grp[col].to_numpy(dtype=np.float64)
-            ok = np.isfinite(y)
-            if metric == "energy" and not ok.any():
-                fitted[metric] = None
-                continue
+        first_error: FitError | None = None
+        for used in candidates:
             try:
-                fitted[metric] = fit_metric(metric, tin[ok], tout[ok], y[ok], form, cv_folds)
+                fitted = _fit_group(grp, used, cv_folds)
+                break
             except FitError as exc:
-                raise FitError(f"{source}: {model}/{system} {metric}: {exc}") from None
+                first_error = first_error or exc
+        else:
+            raise FitError(f"{source}: {model}/{system} {first_error}") from None
+        if used != form:
+            n_cells = len(grp[["input_tokens", "output_tokens"]].drop_duplicates())
+            warnings.warn(f"{source}: {model}/{system}: {n_cells} distinct (input_tokens, "
+                          f"output_tokens) cells are too few for form {form!r} "
+                          f"({len(get_form(form).features)} coefficients); fitted form "
+                          f"{used!r} instead", UserWarning, stacklevel=2)
+        runtime = fitted["runtime"]
+        assert runtime is not None  # only energy may be missing from a group
         models[(str(model), str(system))] = CostModel(
-            model=str(model), system=str(system), runtime=fitted["runtime"],
+            model=str(model), system=str(system), runtime=runtime,
             energy=fitted["energy"], source=source)
     return models
+
+
+def _fit_group(grp: pd.DataFrame, form: str, cv_folds: int) -> dict[str, MetricModel | None]:
+    """Fit every metric of one (model, system) group in ``form``.
+
+    Raises:
+        FitError: the group has too few distinct cells or rows for the form.
+    """
+    tin = grp["input_tokens"].to_numpy()
+    tout = grp["output_tokens"].to_numpy()
+    f = get_form(form)
+    fitted: dict[str, MetricModel | None] = {}
+    for metric, col in METRICS.items():
+        y = grp[col].to_numpy(dtype=np.float64)
+        ok = np.isfinite(y)
+        if metric == "energy" and not ok.any():
+            fitted[metric] = None
+            continue
+        if not form_supported(f, tin[ok], tout[ok]):
+            n_cells = len(np.unique(np.stack([tin[ok], tout[ok]]), axis=1).T)
+            raise FitError(f"{metric}: form {form!r} needs at least {len(f.features)} distinct "
+                           f"(input_tokens, output_tokens) cells, got {n_cells}")
+        try:
+            fitted[metric] = fit_metric(metric, tin[ok], tout[ok], y[ok], form, cv_folds)
+        except FitError as exc:
+            raise FitError(f"{metric}: {exc}") from None
+    return fitted
 
 
 def coefficients_frame(models: dict[tuple[str, str], CostModel]) -> pd.DataFrame:
@@ -163,7 +215,8 @@ def coefficients_frame(models: dict[tuple[str, str], CostModel]) -> pd.DataFrame
         for m in (cm.energy, cm.runtime):
             if m is None:
                 continue
-            row = {"model": cm.model, "system": cm.system, "metric": m.metric, "form": m.form}
+            row: dict[str, object] = {"model": cm.model, "system": cm.system,
+                                      "metric": m.metric, "form": m.form}
             for feat in get_form(m.form).features:
                 row[f"coef_{feat}"] = m.coef.get(feat, 0.0)
             row["intercept"] = m.intercept
@@ -189,6 +242,12 @@ def coefficients_frame(models: dict[tuple[str, str], CostModel]) -> pd.DataFrame
 
 def _opt(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
+
+
+def _stat(value) -> float:
+    """A fit statistic read back from a coefficients table: NaN where the cell is empty."""
+    opt = _opt(value)
+    return float("nan") if opt is None else opt
 
 
 def models_from_coefficients(frame: pd.DataFrame, source: str = "<coefficients>"
@@ -226,8 +285,8 @@ def models_from_coefficients(frame: pd.DataFrame, source: str = "<coefficients>"
         n = row.get("n")
         stats = None
         if n is not None and not pd.isna(n) and int(n) > 0:
-            stats = FitStats(r2=float(row.get("r2", np.nan)), mape=float(row.get("mape", np.nan)),
-                             n=int(n), cv_mape=float(row.get("cv_mape", np.nan)))
+            stats = FitStats(r2=_stat(row.get("r2")), mape=_stat(row.get("mape")), n=int(n),
+                             cv_mape=_stat(row.get("cv_mape")))  # empty: not computed (--cv 0)
         key = (str(row["model"]), str(row["system"]))
         metrics.setdefault(key, {})[metric] = MetricModel(
             metric=metric, form=form, coef=coef, intercept=_opt(row.get("intercept")) or 0.0,
@@ -244,18 +303,26 @@ def models_from_coefficients(frame: pd.DataFrame, source: str = "<coefficients>"
     return out
 
 
-def load_cost_models(path: str | os.PathLike[str], form: str = "paper"
+def load_cost_models(path: str | os.PathLike[str], form: str | None = None
                      ) -> dict[tuple[str, str], CostModel]:
     """Load cost models from a fitted-coefficients CSV or fit them from a measurement table.
 
-    The file kind is told by its columns: a ``metric`` column means fitted coefficients.
-    A coefficients file holding several forms is filtered to ``form``.
+    The file kind is told by its columns: a ``metric`` column means fitted coefficients
+    (as written by ``offline-sched fit``). A coefficients file is filtered to ``form``; with
+    ``form=None`` each (model, system) keeps the rows of its ``default`` form where it has
+    them, else of the one form it has. A measurement table is fitted in ``form`` (``None``:
+    the default form, see :func:`fit`).
     """
     frame = read_frame(path)
     if "metric" in frame.columns:
-        if "form" in frame.columns:
+        if "form" in frame.columns and form is not None:
             frame = frame[frame["form"] == form]
             if frame.empty:
                 raise InputError(f"{path}: no coefficients of form {form!r}")
+        elif {"form", "model", "system"} <= set(frame.columns) and not frame.empty:
+            pair = frame["model"].astype(str) + "\0" + frame["system"].astype(str)
+            has_default = (frame["form"] == DEFAULT_FORM).groupby(pair).transform("any")
+            first = frame.groupby(pair)["form"].transform("first")
+            frame = frame[frame["form"] == first.where(~has_default, DEFAULT_FORM)]
         return models_from_coefficients(frame, source=str(path))
-    return fit(frame, form=form, source=str(path))
+    return fit(frame, form=form or DEFAULT_FORM, source=str(path))

@@ -18,7 +18,8 @@ A fleet file is TOML::
     energy = { in = -3.89, out = 31.52, inout = 4.27e-2, const = 0.0 }   # J per query
     runtime = { in = -1.00e-2, out = 8.35e-2, inout = 1.07e-4, const = 0.0 }
     # or: cost_model = "<measurement table or fitted-coefficients CSV>" (relative to the
-    # fleet file), with optional cost_system = "<system label in that file>" and form = "paper"
+    # fleet file), with optional cost_system = "<system label in that file>" and form =
+    # "default" | "paper" (absent: the file's default form, or the one form it holds)
 
 Bundled fleets (``hybrid``, ``multi-llm``, ...) ship inside the package and are found from any
 working directory.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from ..costs.fit import load_cost_models
 from ..costs.model import CostModel, MetricModel
 from ..errors import InputError
 from .model import COEF_KEYS, FLEET_KEYS, OBJECTIVES, SYSTEM_KEYS, Fleet, System
+from .validate import validate_fleet
 
 
 def bundled_dir():
@@ -99,7 +101,9 @@ def _cost_model(src: str, where: str, entry: dict, base: Path, cache: dict) -> C
                f"{where}: give either cost_model or inline energy/runtime, not both")
         path = Path(entry["cost_model"])
         path = path if path.is_absolute() else base / path
-        form = str(entry.get("form", "paper"))
+        form = entry.get("form")  # None: the file's default form (or its only one)
+        _check(form is None or isinstance(form, str), src,
+               f"{where}.form, value {form!r}: expected \"default\" or \"paper\"")
         if (path, form) not in cache:
             cache[(path, form)] = load_cost_models(path, form=form)
         models = cache[(path, form)]
@@ -175,15 +179,9 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
             max_total_tokens=_int_opt(source, f"{where}.max_total_tokens",
                                       entry.get("max_total_tokens")),
             accuracy=acc, min_share=lo, max_share=hi))
-    total_min = sum(s.min_share for s in systems)
-    _check(total_min <= 1.0 + 1e-9, source, f"min_share values sum to {total_min:g} > 1: no "
-           "assignment can meet them")
-    if objective == "energy-accuracy":
-        missing = [s.name for s in systems if s.accuracy is None]
-        _check(not missing, source, f"objective 'energy-accuracy' needs 'accuracy' on every "
-               f"system; missing on {', '.join(missing)}")
-    return Fleet(systems=tuple(systems), name=source, objective=objective, normalize=normalize,
-                 description=str(data.get("description", "")))
+    return validate_fleet(Fleet(systems=tuple(systems), name=source, objective=objective,
+                                normalize=normalize,
+                                description=str(data.get("description", ""))), source)
 
 
 def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
@@ -209,6 +207,9 @@ def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
 def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> Fleet:
     """Load a fleet from a bundled name, a TOML path, a Fleet or a list of :class:`System`.
 
+    A Fleet or a list of systems built in Python is checked as strictly as a fleet file
+    (:func:`~offline_sched.fleet.validate.validate_fleet`).
+
     Args:
         systems: the fleet.
 
@@ -216,10 +217,14 @@ def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> 
         A validated :class:`Fleet`.
 
     Raises:
-        InputError: unknown bundled name, bad file, or an empty/duplicate system list.
+        InputError: unknown bundled name, bad file, anything that is not a fleet, or a bad
+            system value, duplicate names, shares or objective.
     """
     if isinstance(systems, Fleet):
-        return systems
+        return validate_fleet(systems)
+    if isinstance(systems, bytes | dict) or not isinstance(systems, Iterable | os.PathLike):
+        raise InputError(f"systems: expected a bundled fleet name, a fleet TOML path, a Fleet "
+                         f"or a list of System, got {type(systems).__name__}")
     if isinstance(systems, str | os.PathLike):
         text = os.fspath(systems)
         fleets = bundled_fleets()
@@ -234,6 +239,4 @@ def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> 
     for s in items:
         _check(isinstance(s, System), "systems", f"expected System objects, got "
                f"{type(s).__name__}")
-    names = [s.name for s in items]
-    _check(len(set(names)) == len(names), "systems", "duplicate system names")
-    return Fleet(systems=tuple(items), name="<systems>")
+    return validate_fleet(Fleet(systems=tuple(items), name="<systems>"), "systems")

@@ -38,6 +38,10 @@ def default_sweep_policies(problem: AssignmentProblem) -> list[str]:
 # --------------------------------------------------------------------------- λ sweep
 
 
+MAX_LAMS = 10_001
+"""Most λ values a ``start:stop:step`` range may expand to."""
+
+
 def parse_lams(text: str) -> list[float]:
     """Parse a λ list: ``start:stop:step`` (stop included) or comma-separated values.
 
@@ -59,14 +63,18 @@ def parse_lams(text: str) -> list[float]:
             if len(parts) != 3:
                 raise ValueError
             start, stop, step = (float(p) for p in parts)
-            if not (step > 0 and start <= stop):
+            if not (np.isfinite([start, stop, step]).all() and step > 0 and start <= stop):
                 raise ValueError
-            n = int(np.floor((stop - start) / step + 1e-9)) + 1
-            if n > 10_001:
-                raise InputError(f"--lam, value {text!r}: {n} values; use a larger step")
+            count = np.floor((stop - start) / step + 1e-9) + 1  # float: may be inf
+            if not count <= MAX_LAMS:
+                raise InputError(f"--lam, value {text!r}: too many values ({count:,.0f}, at "
+                                 f"most {MAX_LAMS:,}); use a larger step")
+            n = int(count)
             values = np.round(start + step * np.arange(n), 12).tolist()
         else:
             values = [float(p) for p in raw.split(",")]
+    except InputError:  # an InputError is a ValueError too: keep its own message
+        raise
     except ValueError:
         raise InputError(f"--lam, value {text!r}: {expect}") from None
     if not values or not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
