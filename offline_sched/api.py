@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -13,8 +14,8 @@ from .schedule import Schedule
 from .studies.compare import compare_problem
 from .workload import Workload, load_workload
 
-WorkloadLike = Workload | pd.DataFrame | str | os.PathLike[str]
-SystemsLike = Fleet | Sequence[System] | str | os.PathLike[str]
+WorkloadLike: TypeAlias = Workload | pd.DataFrame | str | os.PathLike[str]
+SystemsLike: TypeAlias = Fleet | Sequence[System] | str | os.PathLike[str]
 
 
 def problem_for(workload: WorkloadLike, systems: SystemsLike = "hybrid",

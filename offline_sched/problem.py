@@ -95,6 +95,8 @@ class AssignmentProblem:
         """
         lam = check_lam(lam)
         if self.fleet.objective == "energy-accuracy":
+            if self.accuracy_score is None:
+                raise InputError("objective 'energy-accuracy' needs 'accuracy' on every system")
             second = -self.accuracy_score / self.accuracy_scale
         else:
             second = self.runtime_s / self.runtime_scale

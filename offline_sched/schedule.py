@@ -65,7 +65,7 @@ def _expand_split(query_class: np.ndarray, counts: np.ndarray, split: np.ndarray
     if start is not None:
         rank += np.asarray(start, dtype=np.int64)[split][sorted_cls]
     cum = np.cumsum(sub, axis=1)
-    sys_sorted = np.zeros(n, dtype=dtype)
+    sys_sorted: np.ndarray = np.zeros(n, dtype=dtype)
     for s in range(sub.shape[1] - 1):  # loop over systems only
         sys_sorted += (rank >= cum[sorted_cls, s]).astype(dtype)
     out = np.empty(n, dtype=dtype)
@@ -94,7 +94,8 @@ class Schedule:
     problem: AssignmentProblem
     policy: str
     lam: float
-    counts: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    # None only until __post_init__ derives it from system_index_
+    counts: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]
     system_index_: np.ndarray | None = field(default=None, repr=False)
     result: SolveResult | None = field(default=None, repr=False)
     solve_s: float = float("nan")

@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ from ..io.suffix import PARQUET_SUFFIXES, is_parquet
 from ..problem import AssignmentProblem, build_problem, check_lam
 from ..progress import Phase, Progress, no_progress
 from ..schedule import Schedule, expand_counts
-from ..workload import class_keys, workload_from_frame
+from ..workload import Workload, class_keys, workload_from_frame
 from .classtable import ClassTable, class_table_from_counts
 
 TREE_FAN_IN = 8
@@ -243,7 +244,8 @@ def solve_dask(source: str | os.PathLike[str],
 
     table = class_table_from_counts(counts, source=label)
     _check_orphans(table, fleet)
-    problem = build_problem(table, fleet)
+    # a ClassTable stands in for a Workload: build_problem reads only len(), classes(), ids
+    problem = build_problem(cast(Workload, table), fleet)
     if strict_range:
         _check_range(problem)
     say(Phase.SOLVE, f"{n_queries} queries in {table.count.size} classes, {len(fleet)} "
@@ -301,8 +303,8 @@ def _write(dask, delayed, parts: list, names: list[str], shared: list, starts: n
                 os.replace(out, old)
             umask = os.umask(0)
             os.umask(umask)
-            for path in [tmp, *tmp.iterdir()]:  # mkdtemp makes 0700: normal permissions
-                os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+            for entry in [tmp, *tmp.iterdir()]:  # mkdtemp makes 0700: normal permissions
+                os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~umask)
             os.replace(tmp, out)
             if old is not None:
                 shutil.rmtree(old) if old.is_dir() else old.unlink()

@@ -178,9 +178,10 @@ def load_model(model: str, device: str = "cpu", dtype: str = "auto",
     name = Path(model).resolve().name if local else model
     source = model
     if model in PRESETS and not local and not random_weights:
-        source = get_preset(model).hub_id
-        if source is None:
+        hub_id = get_preset(model).hub_id
+        if hub_id is None:
             raise InputError(f"preset {model} has no pretrained weights; add --random-weights")
+        source = hub_id
     kw = {_dtype_kw(transformers): getattr(torch, dtype)}
     try:
         if random_weights:

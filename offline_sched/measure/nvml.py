@@ -10,6 +10,7 @@ repeats a generation inside one window until the window is at least that long, t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import MeasurementError
 from .base import Meter
@@ -45,7 +46,7 @@ class NvmlMeter(Meter):
         super().__init__(**kwargs)
         self.min_window_s = min_window_s
         self._indices = None if indices is None else list(indices)
-        self._nvml = None
+        self._nvml: Any = None  # the (untyped) pynvml module while NVML is open
         self._handles: list = []
         self._start_mj: list[int] = []
 

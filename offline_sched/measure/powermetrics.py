@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from ..errors import MeasurementError
 from .base import Meter
@@ -128,8 +129,8 @@ class PowermetricsMeter(Meter):
                         self._powermetrics("--samplers", "cpu_power,gpu_power",
                                            "-i", str(interval_ms), "-f", "text"))
         self._proc: subprocess.Popen | None = None
-        self._out = None
-        self._err = None
+        self._out: IO[bytes] | None = None
+        self._err: IO[bytes] | None = None
 
     @staticmethod
     def _powermetrics(*args: str) -> list[str]:
@@ -163,8 +164,8 @@ class PowermetricsMeter(Meter):
                 from None
 
     def _end(self, duration_s: float) -> float | None:
-        proc = self._proc
-        if proc is None:
+        proc, out_file, err_file = self._proc, self._out, self._err
+        if proc is None or out_file is None or err_file is None:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -173,10 +174,10 @@ class PowermetricsMeter(Meter):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        self._out.seek(0)
-        self._err.seek(0)
-        text = self._out.read().decode(errors="replace")
-        err = self._err.read().decode(errors="replace").strip()
+        out_file.seek(0)
+        err_file.seek(0)
+        text = out_file.read().decode(errors="replace")
+        err = err_file.read().decode(errors="replace").strip()
         self._cleanup()
         samples = parse_powermetrics(text)
         if not samples and (err or proc.returncode not in (0, -signal.SIGINT)):
