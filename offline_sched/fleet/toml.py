@@ -33,6 +33,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..costs.fit import load_cost_models
 from ..costs.model import CostModel, MetricModel
@@ -57,8 +58,8 @@ def _check(cond: bool, src: str, msg: str) -> None:
         raise InputError(f"{src}: {msg}")
 
 
-def _metric_from_table(src: str, key: str, metric: str, spec: object,
-                       ranges: dict) -> MetricModel:
+def _metric_from_table(src: str, key: str, metric: str, spec: Any,
+                       ranges: dict[str, Any]) -> MetricModel:
     _check(isinstance(spec, dict), src, f"{key}: expected a table like "
            "{ in = ..., out = ..., inout = ..., const = ... }")
     unknown = set(spec) - set(COEF_KEYS)
@@ -67,13 +68,13 @@ def _metric_from_table(src: str, key: str, metric: str, spec: object,
     for k, v in spec.items():
         _check(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v),
                src, f"{key}.{k}, value {v!r}: expected a number")
-    coef = {COEF_KEYS[k]: float(v) for k, v in spec.items() if COEF_KEYS[k]}
+    coef = {str(COEF_KEYS[k]): float(v) for k, v in spec.items() if COEF_KEYS[k]}
     return MetricModel(metric=metric, form="paper", coef=coef,
                        intercept=float(spec.get("const", 0.0)), floor=spec.get("floor"),
                        **ranges)
 
 
-def _int_opt(src: str, key: str, value: object, minimum: int = 1) -> int | None:
+def _int_opt(src: str, key: str, value: Any, minimum: int = 1) -> int | None:
     if value is None:
         return None
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= minimum, src,
@@ -81,15 +82,16 @@ def _int_opt(src: str, key: str, value: object, minimum: int = 1) -> int | None:
     return int(value)
 
 
-def _num(src: str, key: str, value: object, lo: float, hi: float = math.inf) -> float:
+def _num(src: str, key: str, value: Any, lo: float, hi: float = math.inf) -> float:
     _check(isinstance(value, int | float) and not isinstance(value, bool)
            and math.isfinite(value) and lo <= value <= hi, src,
            f"{key}, value {value!r}: expected a number in [{lo}, {hi}]")
     return float(value)
 
 
-def _cost_model(src: str, where: str, entry: dict, base: Path, cache: dict) -> CostModel:
-    ranges = {}
+def _cost_model(src: str, where: str, entry: dict[str, Any], base: Path,
+                cache: dict[Any, Any]) -> CostModel:
+    ranges: dict[str, Any] = {}
     for key in ("input_range", "output_range"):
         if key in entry:
             r = entry[key]
@@ -107,10 +109,10 @@ def _cost_model(src: str, where: str, entry: dict, base: Path, cache: dict) -> C
         if (path, form) not in cache:
             cache[(path, form)] = load_cost_models(path, form=form)
         models = cache[(path, form)]
-        key = (entry["model"], str(entry.get("cost_system", entry["name"])))
-        _check(key in models, src, f"{where}: no cost model for model {key[0]!r} on system "
-               f"{key[1]!r} in {path} (has: {', '.join('/'.join(k) for k in models)})")
-        return models[key]
+        pair = (entry["model"], str(entry.get("cost_system", entry["name"])))
+        _check(pair in models, src, f"{where}: no cost model for model {pair[0]!r} on system "
+               f"{pair[1]!r} in {path} (has: {', '.join('/'.join(k) for k in models)})")
+        return models[pair]
     _check("runtime" in entry, src, f"{where}: needs 'runtime' coefficients or 'cost_model'")
     runtime = _metric_from_table(src, f"{where}.runtime", "runtime", entry["runtime"], ranges)
     energy = (_metric_from_table(src, f"{where}.energy", "energy", entry["energy"], ranges)
@@ -144,8 +146,11 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
     _check(isinstance(normalize, bool), source, f"normalize, value {normalize!r}: expected "
            "true or false")
     entries = data.get("system")
-    _check(isinstance(entries, list) and entries, source, "no [[system]] entries")
-    systems, names, cache = [], set(), {}
+    _check(isinstance(entries, list) and bool(entries), source, "no [[system]] entries")
+    assert isinstance(entries, list)
+    systems: list[System] = []
+    names: set[str] = set()
+    cache: dict[Any, Any] = {}
     for n, entry in enumerate(entries, start=1):
         where = f"system #{n}"
         _check(isinstance(entry, dict), source, f"{where}: expected a table")
@@ -171,7 +176,8 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
         _check(lo <= hi, source, f"{where}: min_share {lo} > max_share {hi}")
         systems.append(System(
             name=name, model=entry["model"], cost=_cost_model(source, where, entry, base, cache),
-            instances=instances, window_s=win, gpu=gpu, hardware=str(entry.get("hardware", "")),
+            instances=1 if instances is None else instances, window_s=win, gpu=gpu,
+            hardware=str(entry.get("hardware", "")),
             max_input_tokens=_int_opt(source, f"{where}.max_input_tokens",
                                       entry.get("max_input_tokens")),
             max_output_tokens=_int_opt(source, f"{where}.max_output_tokens",
