@@ -1,0 +1,1 @@
+"""Executable plans: per-replica queues with start times, repair, plan checks, batch files."""
