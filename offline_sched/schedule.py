@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .problem import AssignmentProblem, busy_seconds, violations
 from .solver.status import SolveResult
+
+if TYPE_CHECKING:
+    from .dispatch.plan import Plan
 
 J_PER_KWH = 3.6e6
 
@@ -161,6 +165,18 @@ class Schedule:
         """Human-readable list of broken constraints (empty when feasible)."""
         return violations(self.problem, self.counts)
 
+    @cached_property
+    def plan(self) -> Plan:
+        """The executable per-replica plan, packed onto each system's replicas.
+
+        Columns ``query_id, system, replica, slot, start_s, end_s``; see
+        :func:`offline_sched.dispatch.plan.executable_schedule` for the schedule it executes
+        when packing has to move queries.
+        """
+        from .dispatch.plan import plan_for_schedule
+
+        return plan_for_schedule(self)
+
     @property
     def feasible(self) -> bool:
         """Whether the schedule meets every constraint (capacity, shares, eligibility)."""
@@ -209,4 +225,8 @@ class Schedule:
         if self.result is not None:
             out.update(self.result.as_dict())
         out.update(self.params)
+        if "plan" in self.__dict__:  # packed: report what packing cost
+            plan = self.__dict__["plan"]
+            out.update(packing_loss_s=plan.packing_loss_s, moved=plan.moved,
+                       replicas_used=plan.summary["replicas_used"])
         return out

@@ -4,7 +4,7 @@ Every command parses its options, calls one library function, writes its output 
 and turns library errors into one line on stderr with a non-zero exit code:
 0 success, 2 bad input or usage, 3 infeasible, 1 other failures. One module per command
 group: :mod:`.solve`, :mod:`.compare`, :mod:`.fit` (with ``fleets``), :mod:`.study`
-(``sweep``, ``thresholds``), :mod:`.measure`.
+(``sweep``, ``thresholds``), :mod:`.plan` (``plan-check``), :mod:`.measure`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from .. import __version__
 from .compare import compare
 from .fit import fit_cmd, fleets
 from .measure import measure  # lazy inside: no torch import here
+from .plan import plan_check
 from .solve import solve
 from .study import sweep, thresholds
 
@@ -30,5 +31,5 @@ def cli() -> None:
     """
 
 
-for _command in (solve, compare, fit_cmd, fleets, sweep, thresholds, measure):
+for _command in (solve, compare, fit_cmd, fleets, sweep, thresholds, measure, plan_check):
     cli.add_command(_command)

@@ -32,12 +32,25 @@ from .common import (
 @click.option("--engine", type=click.Choice(["pandas", "dask"]), default="pandas",
               show_default=True, help="pandas: in-process. dask: group and expand on Dask "
               "(WORKLOAD may be a directory of Parquet files; needs offline-sched[dask]).")
-@click.option("--overwrite", is_flag=True, help="With --engine dask: replace a non-empty "
-              "output directory that offline-sched did not write.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output directory "
+              "(--engine dask, --dispatch) that offline-sched did not write.")
+@click.option("--plan", "plan_out", type=click.Path(allow_dash=True), default=None,
+              help="Also write the executable per-replica plan (query_id, system, replica, "
+              "slot, start_s, end_s), packed onto each system's replicas and verified.")
+@click.option("--dispatch", "dispatch_dir", type=click.Path(file_okay=False), default=None,
+              help="WORKLOAD is an OpenAI Batch API file: write one batch file per (system, "
+              "replica) to this directory, plus plan.csv and manifest.json.")
+@click.option("--tokenizer", type=click.Path(exists=True), default=None,
+              help="Batch files: count input tokens with this local Hugging Face tokenizer "
+              "directory or SentencePiece .model.")
+@click.option("--output-tokens", "output_tokens", default=None, metavar="N|FILE",
+              help="Batch files: output-token estimate for every request (N) or per "
+              "custom_id (CSV/Parquet/JSONL); default body.max_tokens, an upper bound.")
 @json_option
 @handle_errors
 def solve(workload, systems, lam, solver, time_limit, strict_range, file_format, columns,
-          quiet, out, by_system_out, engine, overwrite, as_json):
+          quiet, out, by_system_out, engine, overwrite, plan_out, dispatch_dir, tokenizer,
+          output_tokens, as_json):
     """Assign every query to a system, minimising lam*energy + (1-lam)*runtime.
 
     Writes the assignment and prints a summary with the certified gap. WORKLOAD '-' reads
@@ -48,6 +61,8 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
       offline-sched solve examples/day.csv --systems hybrid --lam 0.5 --out assignment.csv
       cat day.csv | offline-sched solve - --json --out assignment.csv
       offline-sched solve day-parquet/ --engine dask --out assignment.parquet
+      offline-sched solve examples/day.csv --plan plan.csv
+      offline-sched solve batch.jsonl --tokenizer tok/ --dispatch dispatch/
     """
     from ..api import problem_for
     from ..io.assignment import write_schedule
@@ -61,7 +76,15 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
             raise CliError("--engine dask reads Parquet files, not standard input", 2)
     else:
         check_outputs(("--out", out), inputs=[workload, systems])
-    check_outputs(("--by-system", by_system_out), inputs=[workload, systems, out])
+    check_outputs(("--by-system", by_system_out), ("--plan", plan_out),
+                  inputs=[workload, systems, out])
+    batch = None
+    if engine == "dask" and (plan_out or dispatch_dir):
+        raise CliError("--plan and --dispatch work with --engine pandas", 2)
+    if dispatch_dir:
+        from ..io.dispatch_files import check_target
+
+        check_target(dispatch_dir, overwrite=overwrite)
     t0 = time.perf_counter()
     marks: dict[Phase, float] = {}  # phase -> seconds since start: the summary reports them
 
@@ -78,14 +101,38 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
                            overwrite=overwrite).schedule
     else:
         progress(Phase.READ, f"reading {workload} and building the problem ...")
-        problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
+        from ..io.batch import is_batch_file, read_batch
+
+        source = workload
+        if dispatch_dir or tokenizer or output_tokens or is_batch_file(workload):
+            est = int(output_tokens) if output_tokens and output_tokens.isdigit() \
+                else output_tokens
+            batch = read_batch(workload, tokenizer=tokenizer, output_tokens=est)
+            source = batch.to_workload()
+        problem = problem_for(source, systems, strict_range, fmt=file_format, columns=columns)
         progress(Phase.SOLVE, f"{problem.n_queries} queries in {problem.classes.n_classes} "
                  f"classes, {problem.n_systems} systems; solving ...")
         sched = milp(problem, lam, solver=solver, time_limit=time_limit)
+        if plan_out or dispatch_dir:
+            from ..dispatch.plan import executable_schedule
+
+            progress(Phase.EXPAND, "packing onto replicas ...")
+            sched = executable_schedule(sched)
         res = sched.result
         progress(Phase.WRITE, f"solved ({res.method if res else '-'}, gap "
                  f"{res.gap if res else 0:.2g}); writing {out} ...")
         write_schedule(sched, out)
+        if plan_out:
+            from ..dispatch.plan import write_plan
+
+            write_plan(sched.plan, plan_out)
+        if dispatch_dir and batch is not None:
+            from ..io.dispatch_files import write_dispatch
+
+            names = {s.name: s.serve_model for s in sched.problem.fleet
+                     if getattr(s, "serve_model", None)}
+            write_dispatch(dispatch_dir, batch, sched.plan.frame, serve_model=names,
+                           overwrite=overwrite)
     if by_system_out:
         write_frame(sched.by_system, by_system_out)
     progress(Phase.DONE, "done")
@@ -94,7 +141,7 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
                             for k in (Phase.SOLVE, Phase.WRITE, Phase.DONE))
     s.update(classes=sched.problem.classes.n_classes, build_s=built,
              write_s=done - written, total_s=time.perf_counter() - t0)
-    to_err = out == "-" or by_system_out == "-"  # stdout carries data: summary to stderr
+    to_err = "-" in (out, by_system_out, plan_out)  # stdout carries data: summary to stderr
     if as_json:
         if to_err:
             raise CliError("--json prints to stdout, which '-' already uses for data", 2)
@@ -111,5 +158,10 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
                f"total_s={s['total_s']:.3g}", err=to_err)
     if not quiet:
         click.echo(sched.by_system.to_string(index=False, float_format=fmt), err=to_err)
-        click.echo(f"wrote {out}" + (f" and {by_system_out}" if by_system_out else ""),
+        extra = [p for p in (by_system_out, plan_out, dispatch_dir) if p]
+        click.echo(f"wrote {out}" + (f" and {', '.join(map(str, extra))}" if extra else ""),
                    err=to_err)
+        if "packing_loss_s" in s:
+            click.echo(f"plan: {s['replicas_used']} replicas, packing_loss_s="
+                       f"{s['packing_loss_s']:.6g}, moved={s['moved']} (gap is against the "
+                       "pooled-capacity bound)", err=to_err)

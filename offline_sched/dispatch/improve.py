@@ -56,6 +56,8 @@ class _Index:
         pos = np.searchsorted(self.key, reps * self.width + limit,
                               side="right" if largest else "left")
         out = np.full(reps.shape[0], -1, dtype=np.int64)
+        if self.key.shape[0] == 0:  # no placed query to look up
+            return out
         steps = (-1, -2, -3) if largest else (0, 1, 2)  # the float key may be an ulp off
         for step in steps:
             p = pos + step
@@ -159,6 +161,8 @@ def make_room(overflow: np.ndarray, members: np.ndarray, runtime: np.ndarray,
         query moved off (their queues need re-timing).
     """
     placed = members[replica[members] >= 0]
+    if placed.size == 0:  # nothing to move or swap: the overflow stays
+        return np.asarray(overflow, dtype=np.int64), np.empty(0, dtype=np.int64)
     width = 4.0 * float(runtime[members].max()) + 1.0
     grp = _Group(_Index(placed, replica, runtime, width), tails, hi, replica, start, end)
     left = [int(q) for q in overflow[MAX_TRIES:]]

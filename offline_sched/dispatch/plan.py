@@ -18,13 +18,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from offline_sched.dispatch.packing import Packing, pack
-from offline_sched.dispatch.repair import repair
-from offline_sched.errors import InfeasibleError, InputError
+from ..errors import InfeasibleError, InputError
+from .packing import Packing, pack
+from .repair import repair
 
 PLAN_COLUMNS = ["query_id", "system", "replica", "slot", "start_s", "end_s"]
 
@@ -116,7 +117,7 @@ def _take(values: object, order: np.ndarray) -> object:
     return np.asarray(values, dtype=object)[order]
 
 
-def plan_for_schedule(schedule: object) -> Plan:
+def pack_schedule(schedule: object) -> Packing:
     """Pack a :class:`~offline_sched.Schedule` onto its fleet's replicas and repair it.
 
     One slot per system, ``[0, window_s)``, with ``instances`` replicas; per-query runtimes
@@ -134,15 +135,55 @@ def plan_for_schedule(schedule: object) -> Plan:
     packing = pack(problem.runtime_s[qc, si], si,
                    instances_on=np.array([[s.instances] for s in fleet], dtype=np.int64),
                    slot_s=np.array([[s.window_s] for s in fleet], dtype=np.float64))
-    ids = problem.workload.ids
     if not packing.ok:
         try:
             cost = problem.weights(schedule.lam)  # type: ignore[attr-defined]
         except InputError:
             cost = None
         packing = repair(packing, problem.runtime_s, problem.eligible, cost, row=qc,
-                         system_names=list(fleet.names), query_ids=ids)
-    return to_plan(packing, ids, list(fleet.names))
+                         system_names=list(fleet.names), query_ids=problem.workload.ids)
+    return packing
+
+
+def plan_for_schedule(schedule: object) -> Plan:
+    """The executable per-replica :class:`Plan` of a schedule (see :func:`pack_schedule`)."""
+    problem = schedule.problem  # type: ignore[attr-defined]
+    return to_plan(pack_schedule(schedule), problem.workload.ids, list(problem.fleet.names))
+
+
+def executable_schedule(schedule: Any) -> Any:
+    """The schedule made executable: packed onto replicas, with its plan attached.
+
+    When packing fits every query on the system the schedule chose, the schedule is returned
+    as is (its ``plan`` filled in). When repair had to move queries, a new schedule holding the
+    moved assignment is returned; its objective is re-scored and its certified gap recomputed
+    against the same pooled lower bound (the bound of the pooled-capacity relaxation, which
+    every executable plan also obeys), so the gap stays honest.
+
+    Raises:
+        InfeasibleError: what does not pack fits nowhere else either.
+    """
+    from ..schedule import Schedule
+    from ..solver.status import GAP_TOL, SolveResult, Status, relative_gap
+
+    problem = schedule.problem
+    packing = pack_schedule(schedule)
+    plan = to_plan(packing, problem.workload.ids, list(problem.fleet.names))
+    if packing.moved == 0:
+        schedule.__dict__["plan"] = plan
+        return schedule
+    moved = Schedule(problem, schedule.policy, schedule.lam,
+                     system_index_=np.asarray(packing.system, dtype=np.int64),
+                     solve_s=schedule.solve_s, params=dict(schedule.params))
+    res = schedule.result
+    if res is not None:
+        value = moved.objective
+        gap = relative_gap(value, res.lower_bound)
+        moved.result = SolveResult(moved.counts, Status.OPTIMAL if gap <= GAP_TOL else
+                                   Status.GAP, value, res.lower_bound, gap, res.solve_s,
+                                   f"{res.method}+packing", res.lp_s)
+    moved.__dict__["plan"] = plan
+    return moved
 
 
 def write_plan(plan: Plan | pd.DataFrame, path: str | os.PathLike[str]) -> Path:

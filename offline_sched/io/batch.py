@@ -288,6 +288,27 @@ def _input_field(r: _Request) -> str:
     return "body.prompt" if r.messages is None else "body.messages"
 
 
+def is_batch_file(path: object) -> bool:
+    """Whether ``path`` is a JSON Lines file whose first record looks like a batch request.
+
+    A batch request has ``custom_id`` and ``body``; anything else (a token table) is not.
+    """
+    if not isinstance(path, str | os.PathLike) or str(path) == "-":
+        return False
+    p = Path(path)
+    if p.suffix.lower() not in (".jsonl", ".ndjson") or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    obj = json.loads(line)
+                    return isinstance(obj, dict) and "custom_id" in obj and "body" in obj
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def read_batch(path: str | os.PathLike[str], *, tokenizer: Any = None,
                output_tokens: Any = None) -> BatchWorkload:
     """Read an OpenAI Batch API input file and count each request's tokens.

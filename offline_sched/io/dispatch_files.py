@@ -37,7 +37,8 @@ import pandas as pd
 from offline_sched.errors import InputError
 from offline_sched.io.batch import BatchWorkload
 
-PLAN_COLUMNS = ["query_id", "system", "replica", "slot", "start_s", "end_s"]
+from ..dispatch.plan import PLAN_COLUMNS  # noqa: E402
+
 MANIFEST = "manifest.json"
 MARKER = "offline_sched"
 FORMAT = "offline_sched.dispatch/1"
