@@ -124,6 +124,9 @@ class Workload:
             when read from a file, so no Python string per query is built), or ``None`` when
             generated lazily as ``q0, q1, …``.
         source: where the workload came from (file name or ``<DataFrame>``), for messages.
+        release_s: earliest start of each query [s from the window start], float64 (N,),
+            or None (the window start); used when planning in time.
+        deadline_s: latest end of each query [s], float64 (N,), or None (the window end).
     """
 
     input_tokens: np.ndarray
@@ -131,6 +134,8 @@ class Workload:
     query_ids: np.ndarray | pd.api.extensions.ExtensionArray | None = None
     source: str = "<workload>"
     _classes: list = field(default_factory=list, repr=False, compare=False)
+    release_s: np.ndarray | None = None
+    deadline_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.input_tokens.shape[0])
@@ -194,7 +199,37 @@ def workload_from_frame(frame: pd.DataFrame, source: str = "<DataFrame>") -> Wor
             first = int(np.flatnonzero(np.asarray(ids == ids[i], dtype=bool))[0])
             raise InputError(f"{where(source, i + 1, 'query_id', ids[i], has_value=True)}: "
                              f"duplicate query id (first seen in row {first + 1})")
-    return Workload(input_tokens=tin, output_tokens=tout, query_ids=ids, source=source)
+    release = _seconds_column(frame, "release_s", source)
+    deadline = _seconds_column(frame, "deadline_s", source)
+    if release is not None and deadline is not None:
+        bad = np.flatnonzero(deadline <= release)
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"{where(source, i + 1, 'deadline_s', frame['deadline_s'].iloc[i], has_value=True)}: "  # noqa: E501
+                             f"deadline not after the release ({frame['release_s'].iloc[i]})")
+    return Workload(input_tokens=tin, output_tokens=tout, query_ids=ids, source=source,
+                    release_s=release, deadline_s=deadline)
+
+
+def _seconds_column(frame: pd.DataFrame, col: str, source: str) -> np.ndarray | None:
+    """Optional ``release_s``/``deadline_s`` column as float64 seconds (finite, ≥ 0).
+
+    Whether they lie inside the batch window is checked when planning (the window is the
+    fleet's).
+
+    Raises:
+        InputError: the first empty, non-numeric, non-finite or negative value, with its row.
+    """
+    if col not in frame.columns:
+        return None
+    series = frame[col]
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0))
+    if bad.size:
+        i = int(bad[0])
+        why = "negative" if np.isfinite(values[i]) else "expected a number of seconds"
+        raise InputError(f"{where(source, i + 1, col, series.iloc[i], has_value=True)}: {why}")
+    return values
 
 
 def load_workload(workload: Workload | pd.DataFrame | str | os.PathLike[str], *,

@@ -13,8 +13,10 @@ OBJECTIVES = ("energy-runtime", "energy-accuracy")
 SYSTEM_KEYS = {"name", "model", "instances", "gpu", "hardware", "window_s", "max_input_tokens",
                "max_output_tokens", "max_total_tokens", "accuracy", "min_share", "max_share",
                "energy", "runtime", "cost_model", "cost_system", "form", "input_range",
-               "output_range"}
-FLEET_KEYS = {"window_s", "objective", "normalize", "description", "system"}
+               "output_range", "idle_power_w", "min_instances", "startup_energy_j",
+               "energy_includes_idle"}
+FLEET_KEYS = {"window_s", "objective", "normalize", "description", "system", "slot_s", "grid"}
+GRID_KEYS = {"carbon", "price", "start", "time_format"}
 COEF_KEYS = {"in": "in", "out": "out", "inout": "inout", "const": None, "floor": None}
 
 
@@ -36,6 +38,12 @@ class System:
         accuracy: model accuracy as a fraction in [0, 1], or None.
         min_share: lower bound on the fraction of all queries sent here.
         max_share: upper bound on the fraction of all queries sent here.
+        idle_power_w: power of a replica that is on but idle [W] (planning in time).
+        min_instances: replicas on in every slot (planning in time), ≤ ``instances``.
+        startup_energy_j: energy to switch one replica on [J] (planning in time).
+        energy_includes_idle: whether the cost model's per-query energy already includes
+            the idle power drawn while busy (the seed tables do; inline coefficients do
+            not unless the fleet file says so); idle is then added only for time not busy.
     """
 
     name: str
@@ -51,6 +59,10 @@ class System:
     accuracy: float | None = None
     min_share: float = 0.0
     max_share: float = 1.0
+    idle_power_w: float = 0.0
+    min_instances: int = 0
+    startup_energy_j: float = 0.0
+    energy_includes_idle: bool = False
 
     @property
     def capacity_s(self) -> float:
@@ -72,6 +84,23 @@ class System:
 
 
 @dataclass(frozen=True)
+class GridSignals:
+    """The fleet file's ``[grid]`` table: signal files for planning in time.
+
+    Attributes:
+        carbon: carbon-intensity CSV [gCO2/kWh] (absolute path), or None.
+        price: electricity-price CSV [currency/kWh] (absolute path), or None.
+        start: ISO 8601 timestamp of the window's start, aligning the signals, or None.
+        time_format: ``strftime`` format of the signals' timestamps (None: ISO 8601).
+    """
+
+    carbon: str | None = None
+    price: str | None = None
+    start: str | None = None
+    time_format: str | None = None
+
+
+@dataclass(frozen=True)
 class Fleet(Sequence[System]):
     """An ordered set of systems plus fleet-wide objective settings.
 
@@ -83,6 +112,8 @@ class Fleet(Sequence[System]):
         normalize: divide each metric by its maximum over eligible (query, system) pairs
             (the paper's normalisation) so λ is unit-free; else absolute J and s.
         description: one line about the fleet.
+        slot_s: slot length for planning in time [s], dividing ``window_s``; None: one slot.
+        grid: signal files for planning in time, or None.
     """
 
     systems: tuple[System, ...]
@@ -90,6 +121,8 @@ class Fleet(Sequence[System]):
     objective: str = "energy-runtime"
     normalize: bool = True
     description: str = ""
+    slot_s: float | None = None
+    grid: GridSignals | None = None
 
     def __iter__(self) -> Iterator[System]:
         return iter(self.systems)

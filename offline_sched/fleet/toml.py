@@ -20,6 +20,20 @@ A fleet file is TOML::
     # or: cost_model = "<measurement table or fitted-coefficients CSV>" (relative to the
     # fleet file), with optional cost_system = "<system label in that file>" and form =
     # "default" | "paper" (absent: the file's default form, or the one form it holds)
+    idle_power_w = 54.0              # planning in time: power of a replica on but idle [W]
+    min_instances = 0                # replicas on in every slot
+    startup_energy_j = 3100.0        # energy to switch a replica on (a model load) [J]
+    energy_includes_idle = true      # per-query energy holds idle power while busy
+                                     # (default: true with cost_model, false inline)
+
+Planning in time (``offline_sched.planner``) also reads, at the top level::
+
+    slot_s = 3600                    # slot length; must divide window_s (default: one slot)
+    [grid]
+    carbon = "carbon.csv"            # gCO2/kWh series (relative to the fleet file)
+    price = "price.csv"              # currency/kWh series
+    start = "2020-06-15T00:00"       # timestamp of the window's start
+    time_format = "%d%b%Y %H:%M:%S"  # optional: the series' timestamp format (default ISO)
 
 Bundled fleets (``hybrid``, ``multi-llm``, ...) ship inside the package and are found from any
 working directory.
@@ -31,6 +45,7 @@ import math
 import os
 import tomllib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +53,16 @@ from typing import Any
 from ..costs.fit import load_cost_models
 from ..costs.model import CostModel, MetricModel
 from ..errors import InputError
-from .model import COEF_KEYS, FLEET_KEYS, OBJECTIVES, SYSTEM_KEYS, Fleet, System
+from .model import (
+    COEF_KEYS,
+    FLEET_KEYS,
+    GRID_KEYS,
+    OBJECTIVES,
+    SYSTEM_KEYS,
+    Fleet,
+    GridSignals,
+    System,
+)
 from .validate import validate_fleet
 
 
@@ -174,6 +198,16 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
         lo = _num(source, f"{where}.min_share", entry.get("min_share", 0.0), 0.0, 1.0)
         hi = _num(source, f"{where}.max_share", entry.get("max_share", 1.0), 0.0, 1.0)
         _check(lo <= hi, source, f"{where}: min_share {lo} > max_share {hi}")
+        n_inst = 1 if instances is None else instances
+        idle = _num(source, f"{where}.idle_power_w", entry.get("idle_power_w", 0.0), 0.0)
+        min_on = _int_opt(source, f"{where}.min_instances", entry.get("min_instances", 0), 0)
+        _check(min_on is None or min_on <= n_inst, source,
+               f"{where}.min_instances, value {min_on!r}: more than its {n_inst} instances")
+        startup = _num(source, f"{where}.startup_energy_j", entry.get("startup_energy_j", 0.0),
+                       0.0)
+        incl = entry.get("energy_includes_idle", "cost_model" in entry)
+        _check(isinstance(incl, bool), source,
+               f"{where}.energy_includes_idle, value {incl!r}: expected true or false")
         systems.append(System(
             name=name, model=entry["model"], cost=_cost_model(source, where, entry, base, cache),
             instances=1 if instances is None else instances, window_s=win, gpu=gpu,
@@ -184,10 +218,45 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
                                        entry.get("max_output_tokens")),
             max_total_tokens=_int_opt(source, f"{where}.max_total_tokens",
                                       entry.get("max_total_tokens")),
-            accuracy=acc, min_share=lo, max_share=hi))
+            accuracy=acc, min_share=lo, max_share=hi, idle_power_w=idle,
+            min_instances=0 if min_on is None else min_on, startup_energy_j=startup,
+            energy_includes_idle=incl))
+    slot = data.get("slot_s")
+    slot = None if slot is None else _num(source, "slot_s", slot, 1e-9)
     return validate_fleet(Fleet(systems=tuple(systems), name=source, objective=objective,
                                 normalize=normalize,
-                                description=str(data.get("description", ""))), source)
+                                description=str(data.get("description", "")), slot_s=slot,
+                                grid=_grid(source, data.get("grid"), base)), source)
+
+
+def _grid(src: str, table: Any, base: Path) -> GridSignals | None:
+    """The ``[grid]`` table: signal paths (made absolute), start and time format."""
+    if table is None:
+        return None
+    _check(isinstance(table, dict), src, "grid: expected a table [grid] with carbon, price, "
+           "start, time_format")
+    unknown = set(table) - GRID_KEYS
+    _check(not unknown, src, f"grid: unknown key(s) {sorted(unknown)}; expected "
+           f"{', '.join(sorted(GRID_KEYS))}")
+    for key, value in table.items():
+        _check(isinstance(value, str) and value.strip() != "", src,
+               f"grid.{key}, value {value!r}: expected a non-empty string")
+    paths = {}
+    for key in ("carbon", "price"):
+        if key in table:
+            p = Path(table[key])
+            paths[key] = str(p if p.is_absolute() else base / p)
+    start = table.get("start")
+    if start is not None:
+        from ..planner.signals import parse_start  # the one parser of timestamps
+
+        try:
+            parse_start(start)
+        except InputError:
+            raise InputError(f"{src}: grid.start, value {start!r}: not an ISO 8601 timestamp "
+                             "(e.g. 2020-06-15T00:00)") from None
+    return GridSignals(carbon=paths.get("carbon"), price=paths.get("price"), start=start,
+                       time_format=table.get("time_format"))
 
 
 def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
@@ -206,8 +275,7 @@ def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"{p}: not valid TOML: {exc}") from None
     fleet = fleet_from_dict(data, source=str(p), base=p.parent)
-    return Fleet(systems=fleet.systems, name=name or str(p), objective=fleet.objective,
-                 normalize=fleet.normalize, description=fleet.description)
+    return replace(fleet, name=name or str(p))
 
 
 def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> Fleet:

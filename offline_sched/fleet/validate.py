@@ -99,6 +99,17 @@ def validate_system(s: object, source: str, n: int = 1) -> None:
     _check_number(source, f"{where}.max_share", s.max_share, 0.0, 1.0)
     if s.min_share > s.max_share:
         _fail(source, f"{where}: min_share {s.min_share} > max_share {s.max_share}")
+    _check_number(source, f"{where}.idle_power_w", s.idle_power_w, 0.0)
+    _check_number(source, f"{where}.startup_energy_j", s.startup_energy_j, 0.0)
+    if not (_is_int(s.min_instances) and 0 <= s.min_instances):
+        _fail(source, f"{where}.min_instances, value {s.min_instances!r}: expected an integer "
+              ">= 0")
+    if _is_int(s.instances) and s.min_instances > s.instances:
+        _fail(source, f"{where}.min_instances, value {s.min_instances!r}: more than its "
+              f"{s.instances} instances")
+    if not isinstance(s.energy_includes_idle, bool):
+        _fail(source, f"{where}.energy_includes_idle, value {s.energy_includes_idle!r}: "
+              "expected true or false")
     if not isinstance(s.cost, CostModel):
         _fail(source, f"{where}.cost: expected a CostModel, got {type(s.cost).__name__}")
     _check_metric(source, f"{where}.runtime", s.cost.runtime)
@@ -137,6 +148,13 @@ def validate_fleet(fleet: Fleet, source: str | None = None) -> Fleet:
         if s.name in names:
             _fail(source, f"system {s.name!r}: duplicate system name")
         names.add(s.name)
+    if fleet.slot_s is not None:
+        _check_number(source, "slot_s", fleet.slot_s, 0.0, lo_open=True)
+        for s in systems:
+            n = s.window_s / fleet.slot_s
+            if abs(n - round(n)) > 1e-9 * max(n, 1.0) or round(n) < 1:
+                _fail(source, f"slot_s, value {fleet.slot_s!r}: does not divide window_s "
+                      f"{s.window_s:g} of system {s.name!r} ({n:.6g} slots)")
     total_min = sum(s.min_share for s in systems)
     if total_min > 1.0 + SHARE_TOLERANCE:
         _fail(source, f"min_share values sum to {total_min:g} > 1: no assignment can meet them")

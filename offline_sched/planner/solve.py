@@ -1,0 +1,175 @@
+"""From the LP relaxation to an integral plan with a certified gap.
+
+1. The LP relaxation (:func:`~offline_sched.planner.relax.solve_relaxation`).
+2. Its **proven lower bound**: the Lagrangian dual at the LP's prices,
+   ``D(μ, ν) + h(μ)``, where D prices every query of every class at its cheapest option
+   (:class:`~offline_sched.planner.pricing.Pricer`) and h is the least value of the replica
+   terms ``Σ (c_j − L_j·μ_j)·N_j + Σ c_up·up`` over their bounds. Weak duality makes it a
+   bound on the MILP whatever the LP solver's tolerances.
+3. **Whole replicas** (:mod:`.benders`) and **whole queries** (:mod:`.rounding`).
+4. The gap ``(U − bound)/|U|`` is reported; ``optimal`` when it is within ``gap_tol``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InfeasibleError, SolverError
+from .benders import benders, cut_constant
+from .data import PlanData
+from .highs import highspy_module, model_status, new_highs
+from .lp import LPSolution
+from .relax import FINE_SIFT_S, MAX_FREE, solve_relaxation
+from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
+
+
+@dataclass(frozen=True)
+class OptionPlan:
+    """An integral plan over options (slot groups not yet split into slots).
+
+    Attributes:
+        k: time class of each entry.
+        j: option of each entry.
+        count: queries of class k on option j (> 0), int64.
+        n_on: replica-slots on per option, (J,) int64.
+        lower_bound: proven lower bound on the optimal objective.
+        lp_objective: the LP relaxation's value.
+        method: how the integral plan was found.
+        info: solver facts (rounds, free rows, timings).
+    """
+
+    k: np.ndarray
+    j: np.ndarray
+    count: np.ndarray
+    n_on: np.ndarray
+    lower_bound: float
+    lp_objective: float
+    method: str
+    info: dict = field(default_factory=dict)
+
+
+def replica_term_min(data: PlanData, mu: np.ndarray) -> float:
+    """h(μ) = min over replica counts (and switch-ons) of Σ (c_j − L_j·μ_j)·N_j + Σ c_up·up."""
+    opt = data.options
+    coef = opt.cost_n - opt.replica_s * mu
+    if data.cost_up is None:
+        return float(np.minimum(coef * opt.n_lo, coef * opt.n_hi).sum())
+    hs = highspy_module()
+    h = new_highs()
+    n_j = opt.n
+    n_g = opt.n_groups
+    inf = hs.kHighsInf
+    up_hi = opt.n_hi / opt.group_size[opt.group]
+    h.addVars(2 * n_j, np.r_[opt.n_lo, np.zeros(n_j)], np.r_[opt.n_hi, up_hi])
+    h.changeColsCost(2 * n_j, np.arange(2 * n_j, dtype=np.int32),
+                     np.r_[coef, data.cost_up.ravel()])
+    for j in range(n_j):  # one row per (system, slot): up ≥ N_t − N_{t−1}
+        idx = [n_j + j, j] + ([j - 1] if j % n_g else [])
+        val = [1.0, -1.0] + ([1.0] if j % n_g else [])
+        h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    h.run()
+    if model_status(h) != "optimal":
+        raise SolverError("HiGHS could not bound the replica terms")
+    return float(h.getInfo().objective_function_value)
+
+
+def lower_bound(data: PlanData, sol: LPSolution) -> float:
+    """The Lagrangian bound ``D(μ, ν) + h(μ)`` at the LP's prices (see the module docstring)."""
+    mu = sol.mu  # any μ ≥ 0 gives a bound; the overflow o is not part of the real problem
+    d = float(data.rows.count @ sol.priced.value)
+    if data.share_lo is not None:
+        d -= float(np.maximum(sol.nu, 0.0) @ data.share_hi
+                   - np.maximum(-sol.nu, 0.0) @ data.share_lo)
+    return d + replica_term_min(data, mu)
+
+
+def diagnose(data: PlanData, overflow: np.ndarray) -> str:
+    """Name the slots and systems short of capacity, in seconds and replicas."""
+    opt = data.options
+    fleet = data.problem.fleet
+    parts = []
+    for j in np.flatnonzero(overflow > OVERFLOW_TOL * np.maximum(opt.replica_s, 1.0)):
+        s, grp = int(opt.system[j]), int(opt.group[j])
+        slots = np.flatnonzero(opt.group_of_slot == grp)
+        size = slots.size
+        length = data.grid.slot_s
+        where = (f"slot {slots[0]} [{slots[0] * length:g} s, {(slots[0] + 1) * length:g} s)"
+                 if size == 1 else f"slots {', '.join(map(str, slots))}")
+        extra = int(np.ceil(overflow[j] / opt.replica_s[j] - 1e-9))
+        inst = fleet[s].instances
+        parts.append(f"{where} on {fleet[s].name!r} is short by {overflow[j]:.6g} s = "
+                     f"{extra} replica{'s' if extra != 1 else ''}"
+                     f"{' per slot' if size == 1 else '-slots'} beyond its {inst} instances")
+    return ("infeasible: the queries cannot all be placed inside their windows; "
+            + "; ".join(parts))
+
+
+def solve_options(data: PlanData, time_limit: float | None = None,
+                  gap_tol: float = 1e-6) -> OptionPlan:
+    """LP relaxation, bound and rounding (see the module docstring).
+
+    Raises:
+        InfeasibleError: some queries cannot be placed (slots and systems short named), or
+            the share bounds cannot be met.
+        SolverError: HiGHS failed.
+    """
+    start = time.perf_counter()
+    try:
+        rel = solve_relaxation(data, time_limit)
+    except SolverError as exc:
+        if "share" in str(exc):
+            raise InfeasibleError("infeasible: the share bounds cannot be met together with "
+                                  "the capacities and windows") from None
+        raise
+    lp, sol = rel.lp, rel.sol
+    tol = OVERFLOW_TOL * np.maximum(data.options.replica_s, 1.0)
+    if (sol.overflow > tol).any() and not sol.exact:  # a restriction overflows: grow it
+        sol = lp.sift(time_limit, max_free=4 * MAX_FREE)
+    t_lp = time.perf_counter() - start
+    if (sol.overflow > tol).any():
+        if sol.exact:
+            raise InfeasibleError(diagnose(data, sol.overflow))
+        raise SolverError("no feasible plan found within the planner's limits; try a longer "
+                          "time_limit")
+    bound = lp_bound = lower_bound(data, sol)
+    if rel.groups is not None:  # the group LP's prices may bound better
+        g_sol = rel.groups[1]
+        bound = max(bound, replica_term_min(data, g_sol.mu) + cut_constant(
+            data, g_sol, rel.pricer))
+        lp_bound = bound
+    lp_value = sol.objective
+    opt = data.options
+    full = (lp.fixed_opt.max(initial=-1) < 0 and lp.complete
+            and lp.col_k.size <= FULL_MIP_MAX_COLUMNS)
+    rounds = 0
+    n_lo, n_hi = opt.n_lo, opt.n_hi
+    if (opt.cost_n != 0).any() or data.cost_up is not None:
+        deadline = None if time_limit is None else start + time_limit
+        if rel.groups is None:
+            res = benders(data, lp, sol, gap_tol, deadline)
+        else:  # inner problems over the groups (small, warm); cuts priced on every class
+            glp, g_sol, _ = rel.groups
+            res = benders(data, glp, g_sol, gap_tol, deadline, pricer=rel.pricer)
+        bound = max(bound, res.lower_bound)
+        rounds = res.rounds
+        if not full:  # whole rows fixed: keep the replicas near the master's choice
+            n_lo = np.maximum(res.n_on, opt.n_lo).astype(np.float64)
+            n_hi = np.minimum(res.n_on + 1, opt.n_hi).astype(np.float64)
+            lp.h.changeColsBounds(opt.n, np.arange(opt.n, dtype=np.int32), n_lo, n_hi)
+        sol = lp.sift(max_free=None if full else MAX_FREE,
+                      deadline=None if full else time.perf_counter() + FINE_SIFT_S)
+    left = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0.05)
+    enough = None if full else bound + gap_tol * 0.5 * abs(bound)
+    k, j, c, n_on, method, mip_bound = round_plan(lp, sol, left, n_lo, n_hi, enough)
+    if full:
+        bound = max(bound, mip_bound)
+    info = {"lp_s": t_lp, "round_s": time.perf_counter() - start - t_lp,
+            "lp_objective": lp_value, "lp_bound": lp_bound,
+            "lp_rounds": sol.rounds, "benders_rounds": rounds,
+            "free_rows": int((lp.fixed_opt < 0).sum()), "columns": int(lp.col_k.size),
+            "groups": 0 if rel.groups is None else int(rel.groups[2].max()) + 1}
+    return OptionPlan(k=k, j=j, count=c, n_on=n_on, lower_bound=bound,
+                      lp_objective=sol.objective, method=method, info=info)

@@ -1,0 +1,537 @@
+"""The time-slot planner against an independent per-query, per-slot MILP built in the test.
+
+The oracle (scipy.optimize.milp) is written from raw inputs only: the paper-form coefficients
+the test defines, its own eligibility, the signal values and the provisioning numbers; one
+binary per (query, system, slot), integer replicas on[s, t] and switch-ons. The planner's
+plans are also re-scored here from the same raw numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import lil_matrix
+
+from offline_sched import CostModel, Fleet, MetricModel, System, build_problem, load_workload
+from offline_sched import solve as solve_today
+from offline_sched.errors import InfeasibleError, InputError
+from offline_sched.planner import relax
+from offline_sched.planner.baselines import plan_table, run_baselines
+from offline_sched.planner.evaluate import BY_SLOT_COLUMNS
+from offline_sched.planner.model import plan, prepare
+from offline_sched.planner.slots import Provisioning
+
+J_PER_KWH = 3.6e6
+
+
+# -- instances, built from raw numbers --------------------------------------------------------
+
+def coefs(rng):
+    e = {"in": rng.uniform(0.05, 0.6), "out": rng.uniform(5, 30), "inout": rng.uniform(0, 0.03)}
+    r = {"in": rng.uniform(5e-4, 4e-3), "out": rng.uniform(0.02, 0.2),
+         "inout": rng.uniform(0, 2e-4)}
+    return e, r, rng.uniform(0, 8), rng.uniform(0, 0.4)
+
+
+def make_fleet(rng, n_systems, window_s, limit=True):
+    systems, raw = [], []
+    for s in range(n_systems):
+        e, r, ec, rc = coefs(rng)
+        cost = CostModel("m", f"s{s}",
+                         runtime=MetricModel("runtime", "paper", r, intercept=rc),
+                         energy=MetricModel("energy", "paper", e, intercept=ec))
+        max_out = int(rng.integers(40, 90)) if limit and s == 1 else None
+        inst = int(rng.integers(1, 3))
+        systems.append(System(name=f"s{s}", model="m", cost=cost, instances=inst,
+                              window_s=window_s, gpu=s == 0, max_output_tokens=max_out))
+        raw.append((e, ec, r, rc, max_out, inst))
+    return Fleet(systems=tuple(systems), name="test"), raw
+
+
+def raw_costs(raw, tin, tout):
+    """Per-query energy, runtime and eligibility from the coefficients (no library code)."""
+    n, n_s = tin.size, len(raw)
+    e, r, ok = np.empty((n, n_s)), np.empty((n, n_s)), np.ones((n, n_s), dtype=bool)
+    for s, (ec, e0, rc, r0, max_out, _) in enumerate(raw):
+        e[:, s] = ec["in"] * tin + ec["out"] * tout + ec["inout"] * tin * tout + e0
+        r[:, s] = rc["in"] * tin + rc["out"] * tout + rc["inout"] * tin * tout + r0
+        if max_out is not None:
+            ok[:, s] = tout <= max_out
+    return e, r, ok
+
+
+def feasible_slot(raw, r, ok, n_slots, fill):
+    """A slot length at which routing every query to its fastest system fills the busiest
+    system to ``fill`` of its capacity (so a feasible plan exists and capacity can bind)."""
+    fastest = np.argmin(np.where(ok, r, np.inf), axis=1)
+    load = np.bincount(fastest, weights=r[np.arange(r.shape[0]), fastest], minlength=len(raw))
+    inst = np.array([x[-1] for x in raw])
+    return float(np.ceil(max((load / (fill * inst * n_slots)).max(), 1.5 * r[ok].max())))
+
+
+def instance(seed, n=10, n_systems=2, n_slots=3, slot_s=600.0, fill=0.6):
+    rng = np.random.default_rng(seed)
+    tin = rng.integers(1, 120, n)
+    tout = rng.integers(1, 100, n)
+    window = slot_s * n_slots
+    fleet, raw = make_fleet(rng, n_systems, window)
+    e, r, ok = raw_costs(raw, tin, tout)
+    # shrink the window until capacity binds a little: scale slot length instead of instances
+    slot = feasible_slot(raw, r, ok, n_slots, fill)
+    fleet = Fleet(tuple(replace(s, window_s=slot * n_slots) for s in fleet),
+                  name="test")
+    wl = load_workload(pd.DataFrame({"input_tokens": tin, "output_tokens": tout}))
+    return {"problem": build_problem(wl, fleet), "raw": raw, "e": e, "r": r, "ok": ok,
+            "slot_s": slot, "n_slots": n_slots, "rng": rng}
+
+
+# -- the oracle ---------------------------------------------------------------------------
+
+def factor(metric, t_n, carbon, price):
+    """g_t: 1 for energy, intensity or price per joule."""
+    if metric == "energy":
+        return np.ones(t_n)
+    return np.asarray(carbon if metric == "carbon" else price, dtype=float) / J_PER_KWH
+
+
+def oracle(inst, lam, prov, metric, carbon=None, price=None, release=None, deadline=None):
+    e, r, ok = inst["e"], inst["r"], inst["ok"]
+    n, n_s = e.shape
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    g = factor(metric, t_n, carbon, price)
+    e_max = e[ok].max()
+    m = e_max * (np.abs(g).max() if metric != "energy" else 1.0)
+    r_max = r[ok].max()
+    rel = np.zeros(n) if release is None else np.asarray(release, float)
+    dl = np.full(n, length * t_n) if deadline is None else np.asarray(deadline, float)
+    idle = np.array([p.idle_power_w for p in prov])
+    incl = np.array([p.energy_includes_idle for p in prov])
+    su = np.array([p.startup_energy_j for p in prov])
+    lo = np.array([p.min_instances for p in prov])
+    hi = np.array([x[-1] for x in inst["raw"]])
+    ys = [(q, s, t) for q in range(n) for s in range(n_s) for t in range(t_n)
+          if ok[q, s] and rel[q] <= t * length + 1e-9 and (t + 1) * length <= dl[q] + 1e-9]
+    n_y = len(ys)
+    n_on = n_s * t_n
+    n_var = n_y + 2 * n_on  # y, on, up
+
+    def on_i(s, t):
+        return n_y + s * t_n + t
+
+    def up_i(s, t):
+        return n_y + n_on + s * t_n + t
+
+    c = np.zeros(n_var)
+    for i, (q, s, t) in enumerate(ys):
+        net = e[q, s] - incl[s] * idle[s] * r[q, s]
+        c[i] = lam * g[t] * net / m + (1 - lam) * r[q, s] / r_max
+    for s in range(n_s):
+        for t in range(t_n):
+            c[on_i(s, t)] = lam * g[t] * idle[s] * length / m
+            c[up_i(s, t)] = lam * g[t] * su[s] / m
+    a = lil_matrix((n + 2 * n_on, n_var))
+    lb, ub = [], []
+    for i, (q, _, _) in enumerate(ys):
+        a[q, i] = 1.0
+    lb += [1.0] * n
+    ub += [1.0] * n
+    for i, (q, s, t) in enumerate(ys):
+        a[n + s * t_n + t, i] = r[q, s]
+    for s in range(n_s):
+        for t in range(t_n):
+            row = n + s * t_n + t
+            a[row, on_i(s, t)] = -length
+            lb.append(-np.inf)
+            ub.append(0.0)
+    for s in range(n_s):
+        for t in range(t_n):
+            row = n + n_on + s * t_n + t
+            a[row, up_i(s, t)] = 1.0
+            a[row, on_i(s, t)] = -1.0
+            if t:
+                a[row, on_i(s, t - 1)] = 1.0
+            lb.append(0.0)
+            ub.append(np.inf)
+    lower = np.r_[np.zeros(n_y), np.repeat(lo, t_n), np.zeros(n_on)]
+    upper = np.r_[np.ones(n_y), np.repeat(hi, t_n), np.repeat(hi, t_n)]
+    integ = np.r_[np.ones(n_y + n_on), np.zeros(n_on)]
+    res = milp(c, constraints=LinearConstraint(a.tocsr(), lb, ub), integrality=integ,
+               bounds=(lower, upper), options={"mip_rel_gap": 1e-10, "time_limit": 60})
+    if res.status == 2:
+        return None
+    assert res.status == 0, res.message
+    return float(res.fun)
+
+
+def rescore(inst, result, lam, prov, metric, carbon=None, price=None):
+    """The plan's objective from raw costs and its own on[s, t] (test-side arithmetic)."""
+    e, r = inst["e"], inst["r"]
+    sys_idx, slot = result.query_plan()
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    g = factor(metric, t_n, carbon, price)
+    ok = inst["ok"]
+    m = e[ok].max() * (np.abs(g).max() if metric != "energy" else 1.0)
+    q = np.arange(e.shape[0])
+    eq, rq = e[q, sys_idx], r[q, sys_idx]
+    on = result.on
+    total = 0.0
+    for s, p in enumerate(prov):
+        up = np.maximum(np.diff(on[s], prepend=0), 0)
+        busy = np.bincount(slot[sys_idx == s], weights=rq[sys_idx == s], minlength=t_n)
+        assert (busy <= on[s] * length * (1 + 1e-9) + 1e-9).all()
+        static = p.idle_power_w * length * on[s] - p.energy_includes_idle * p.idle_power_w * busy \
+            + p.startup_energy_j * up
+        total += float(g @ static)
+    total += float(np.sum(g[slot] * eq))
+    return lam * total / m + (1 - lam) * rq.sum() / r[ok].max()
+
+
+def random_prov(rng, n_systems, startup=False, min_on=False):
+    return [Provisioning(idle_power_w=float(rng.uniform(1, 15)),
+                         min_instances=int(min_on and s == 0),
+                         startup_energy_j=float(rng.uniform(500, 3000)) if startup else 0.0,
+                         energy_includes_idle=bool(s % 2)) for s in range(n_systems)]
+
+
+# -- tests --------------------------------------------------------------------------------
+
+CASES = [  # seed, metric, startup, windows, lam, min_on
+    (0, "carbon", False, False, 0.5, False),
+    (1, "energy", False, False, 0.7, True),
+    (2, "cost", False, True, 0.6, False),
+    (3, "carbon", True, False, 0.8, False),
+    (4, "carbon", False, True, 1.0, False),
+]
+
+
+@pytest.mark.parametrize("seed,metric,startup,windows,lam,min_on", CASES)
+def test_matches_per_query_oracle(seed, metric, startup, windows, lam, min_on):
+    inst = instance(seed)
+    rng, p = inst["rng"], inst["problem"]
+    prov = random_prov(rng, p.n_systems, startup, min_on)
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    carbon = rng.uniform(80, 400, t_n)
+    price = rng.uniform(-0.1, 0.3, t_n)
+    rel = dl = None
+    if windows:  # whole-slot windows, some widened by less than a slot (no extra slot)
+        a = rng.integers(0, t_n, p.n_queries)
+        b = np.minimum(a + rng.integers(1, t_n + 1, p.n_queries), t_n)
+        early = rng.uniform(0, 0.9, p.n_queries) * (a > 0) * (rng.random(p.n_queries) < 0.5)
+        late = rng.uniform(0, 0.9, p.n_queries) * (b < t_n) * (rng.random(p.n_queries) < 0.5)
+        rel, dl = (a - early) * length, (b + late) * length
+    kw = dict(slot_s=length, provisioning=prov, minimise=metric, carbon=carbon, price=price,
+              release_s=rel, deadline_s=dl, gap_tol=1e-9)
+    want = oracle(inst, lam, prov, metric, carbon, price, rel, dl)
+    res = plan(p, lam, **kw)
+    assert res.feasible and res.status == "optimal", (res.gap, res.evaluation.violations)
+    assert res.objective == pytest.approx(want, rel=1e-7, abs=1e-9)
+    assert rescore(inst, res, lam, prov, metric, carbon, price) == pytest.approx(res.objective,
+                                                                                 rel=1e-9)
+    assert res.lower_bound <= res.objective + 1e-9
+    if windows:
+        sys_idx, slot = res.query_plan()
+        assert ((slot * length >= rel - 1e-9) & ((slot + 1) * length <= dl + 1e-9)).all()
+    # the same day, planned by each baseline, is never better
+    for b in run_baselines(prepare(p, lam, **{k: v for k, v in kw.items() if k != "gap_tol"})):
+        if b.feasible:
+            assert res.objective <= b.objective + 1e-9, b.policy
+
+
+def test_lower_envelope():
+    from offline_sched.planner.pricing import lower_envelope
+
+    rng = np.random.default_rng(5)
+    for trial in range(50):
+        n = int(rng.integers(1, 9))
+        slope = rng.choice([-1.0, 0.5, 1.0, 2.0, 3.0], n) if trial % 2 else rng.normal(size=n)
+        intercept = rng.normal(size=n)
+        lines, breaks = lower_envelope(slope, intercept)
+        assert (np.diff(breaks) > 0).all()
+        x = np.r_[rng.normal(scale=5, size=200), breaks + 1e-6, breaks - 1e-6]
+        y = slope[None, :] * x[:, None] + intercept[None, :]
+        pick = lines[np.searchsorted(breaks, x, side="right")]
+        np.testing.assert_allclose(y[np.arange(x.size), pick], y.min(axis=1), atol=1e-9)
+
+
+def test_window_rule():
+    """Slot t is allowed iff release <= t·slot_s and (t+1)·slot_s <= deadline."""
+    from offline_sched.planner.slots import SlotGrid, time_classes
+
+    grid = SlotGrid(2400.0, 600.0, 4, np.array([600.0]))
+    rel = np.array([0, 1, 600, 599.9, 0, 0, 1200, 0])
+    dl = np.array([2400, 2400, 1800, 1800.1, 1199, 1200, 2400, 600])
+    tc = time_classes(np.zeros(8, dtype=np.int64), [f"q{i}" for i in range(8)], grid, rel, dl)
+    first = tc.first[tc.query_tclass]
+    last = tc.last[tc.query_tclass]
+    for q in range(8):
+        allowed = [t for t in range(4) if rel[q] <= t * 600 and (t + 1) * 600 <= dl[q]]
+        assert (first[q], last[q]) == (allowed[0], allowed[-1]), q
+    with pytest.raises(InfeasibleError, match="row 1, query q0"):
+        time_classes(np.zeros(1, dtype=np.int64), ["q0"], grid, [100.0], [1100.0])
+
+
+def test_pricer_matches_brute_force():
+    """Envelope pricing = the minimum over every allowed (row, option) pair, priced densely."""
+    from offline_sched.planner.pricing import Pricer
+
+    inst = instance(14, n=300, n_systems=3, n_slots=6)
+    p, rng = inst["problem"], inst["rng"]
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    a = rng.integers(0, t_n, p.n_queries)
+    b = np.minimum(a + rng.integers(1, t_n + 1, p.n_queries), t_n)
+    data = prepare(p, 0.6, slot_s=length, minimise="cost", price=rng.uniform(-0.2, 0.3, t_n),
+                   release_s=a * length, deadline_s=b * length,
+                   provisioning=[Provisioning(idle_power_w=5.0, energy_includes_idle=True)] * 3)
+    rows, opt = data.rows, data.options
+    pricer = Pricer(rows, opt, data.beta)
+    for _ in range(3):
+        mu = rng.uniform(0, 2e-3, opt.n) * (rng.random(opt.n) < 0.7)
+        nu = rng.uniform(-0.05, 0.05, p.n_systems)
+        got = pricer.price(mu, nu, margin=True)
+        k = np.repeat(np.arange(rows.n), opt.n)
+        j = np.tile(np.arange(opt.n), rows.n)
+        s = opt.system[j]
+        gf = opt.group_first[opt.group[j]]
+        ok = rows.eligible[k, s] & (rows.first[k] <= gf) & (gf <= rows.last[k])
+        dense = rows.a[k, s] * opt.g[j] + rows.runtime[k, s] * (data.beta + mu[j]) + nu[s]
+        dense = np.where(ok, dense, np.inf).reshape(rows.n, opt.n)
+        np.testing.assert_allclose(got.value, dense.min(axis=1), rtol=1e-12, atol=1e-15)
+        picked = dense[np.arange(rows.n), got.option]
+        np.testing.assert_allclose(picked, dense.min(axis=1), rtol=1e-12, atol=1e-15)
+        assert (got.margin >= 0).all()
+
+
+def test_one_slot_reproduces_todays_schedule_and_objective():
+    inst = instance(7, n=60, n_slots=1, fill=0.9)
+    p = inst["problem"]
+    today = solve_today(p.workload, p.fleet, 0.5)
+    auto = plan(p, 0.5)
+    assert (auto.counts_by_class() == today.counts).all()
+    assert auto.objective == pytest.approx(today.objective, rel=1e-12)
+    own = plan(p, 0.5, engine="slots", gap_tol=1e-9)
+    assert own.objective == pytest.approx(today.objective, rel=1e-9)
+    frame = own.by_slot
+    assert list(frame.columns) == BY_SLOT_COLUMNS and len(frame) == p.n_systems
+    assert frame["energy_j"].sum() == pytest.approx(today.summary["energy_j"], rel=1e-9)
+    assert frame["static_energy_j"].sum() == 0 and frame["carbon_g"].isna().all()
+    assert set(own.totals) >= {"static_energy_j", "carbon_g", "cost", "instances_on_max"}
+    out = own.assignment()
+    assert list(out.columns) == ["query_id", "system", "slot"] and (out["slot"] == 0).all()
+
+
+def test_idle_is_counted_once():
+    """Energy that includes idle while busy: static = idle over the time not busy."""
+    inst = instance(8, n=10, n_slots=2)
+    p = inst["problem"]
+    prov = [Provisioning(idle_power_w=40.0, energy_includes_idle=True),
+            Provisioning(idle_power_w=10.0)]
+    res = plan(p, 1.0, slot_s=inst["slot_s"], provisioning=prov, gap_tol=1e-9)
+    sys_idx, slot = res.query_plan()
+    e, r = inst["e"], inst["r"]
+    q = np.arange(e.shape[0])
+    frame = res.by_slot
+    for s, pr in enumerate(prov):
+        for t in range(2):
+            mine = (sys_idx == s) & (slot == t)
+            on = int(res.on[s, t])
+            busy = r[q[mine], s].sum()
+            idle_time = on * inst["slot_s"] - (busy if pr.energy_includes_idle else 0.0)
+            row = frame[(frame.slot == t) & (frame.system == f"s{s}")].iloc[0]
+            assert row.static_energy_j == pytest.approx(pr.idle_power_w * idle_time)
+            assert row.energy_j == pytest.approx(e[q[mine], s].sum() + pr.idle_power_w * idle_time)
+            assert row.busy_s == pytest.approx(busy) and row.instances_on == on
+
+
+def test_carbon_shifts_work_to_clean_slots():
+    inst = instance(9, n=30, n_slots=4, fill=0.3)
+    p = inst["problem"]
+    carbon = np.array([400.0, 50.0, 400.0, 400.0])
+    res = plan(p, 1.0, slot_s=inst["slot_s"], minimise="carbon", carbon=carbon,
+               provisioning=[Provisioning(idle_power_w=30.0)] * p.n_systems)
+    frame = res.by_slot.groupby("slot")["busy_s"].sum()
+    assert frame.idxmax() == 1
+    energy = plan(p, 1.0, slot_s=inst["slot_s"], carbon=carbon,
+                  provisioning=[Provisioning(idle_power_w=30.0)] * p.n_systems)
+    assert res.totals["carbon_g"] <= energy.totals["carbon_g"] + 1e-9
+    assert energy.totals["energy_j"] <= res.totals["energy_j"] + 1e-6
+
+
+def test_infeasible_deadlines_name_slots_systems_and_replicas():
+    inst = instance(10, n=40, n_slots=3, fill=0.9)
+    p = inst["problem"]
+    dl = np.full(p.n_queries, inst["slot_s"])  # everything in slot 0
+    with pytest.raises(InfeasibleError, match=r"slot 0 \[0 s, .*\) on 's\d' is short by "
+                                              r"[\d.e+]+ s = \d+ replicas? per slot beyond"):
+        plan(p, 0.5, slot_s=inst["slot_s"], deadline_s=dl)
+    with pytest.raises(InfeasibleError, match="holding no whole slot"):
+        plan(p, 0.5, slot_s=inst["slot_s"], release_s=np.full(p.n_queries, 10.0),
+             deadline_s=np.full(p.n_queries, inst["slot_s"]))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"slot_s": "0.7"}, "does not divide window_s"),
+    ({"slot_s": -5}, "expected a number of seconds > 0"),
+    ({"provisioning": {"s0": Provisioning(idle_power_w=-1.0)}}, "idle_power_w, value -1.0"),
+    ({"provisioning": {"s0": Provisioning(min_instances=9)}}, "min_instances, value 9"),
+    ({"provisioning": {"zz": Provisioning()}}, r"unknown system\(s\) \['zz'\]"),
+    ({"minimise": "carbon"}, "needs a carbon signal"),
+    ({"minimise": "money"}, "minimise, value 'money'"),
+    ({"deadline_s": "dl<rel"}, "row 1, column 'deadline_s'.*not after the release"),
+    ({"deadline_s": "late"}, "deadline after the window end"),
+    ({"release_s": "neg"}, "release before the window start"),
+    ({"carbon": [1.0, 2.0]}, "expected 3 finite values"),
+    ({"carbon": "file"}, "needs start"),
+])
+def test_input_errors(tmp_path, kwargs, match):
+    inst = instance(11, n=8)
+    p = inst["problem"]
+    n, length = p.n_queries, inst["slot_s"]
+    kwargs = dict(kwargs)
+    kwargs.setdefault("slot_s", length)
+    if kwargs["slot_s"] == "0.7":
+        kwargs["slot_s"] = 0.7 * length
+    special = {"dl<rel": ("release_s", np.full(n, 2 * length), np.full(n, length)),
+               "late": ("release_s", np.zeros(n), np.full(n, 10 * length)),
+               "neg": ("release_s", np.full(n, -1.0), np.full(n, length))}
+    for key in ("deadline_s", "release_s"):
+        if isinstance(kwargs.get(key), str):
+            _, rel, dl = special[kwargs.pop(key)]
+            kwargs.update(release_s=rel, deadline_s=dl)
+    if kwargs.get("carbon") == "file":
+        path = tmp_path / "c.csv"
+        path.write_text("t,v\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,2\n")
+        kwargs["carbon"] = path
+    with pytest.raises(InputError, match=match):
+        plan(p, 0.5, **kwargs)
+
+
+def test_scale_path_matches_direct_lp(monkeypatch):
+    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
+    from offline_sched.planner.solve import lower_bound
+
+    rng = np.random.default_rng(12)
+    n, t_n = 6000, 4
+    fleet, raw = make_fleet(rng, 2, 1.0)
+    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
+    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+    e, r, ok = raw_costs(raw, tin, tout)
+    slot = feasible_slot(raw, r, ok, t_n, 0.9)
+    fleet = Fleet(tuple(replace(s, window_s=slot * t_n) for s in fleet))
+    p = build_problem(load_workload(pd.DataFrame({"input_tokens": tin, "output_tokens": tout})),
+                      fleet)
+    data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
+                   provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    rel = relax.solve_relaxation(data)
+    lp, direct = rel.lp, rel.sol
+    assert lp.complete and direct.exact
+    monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
+    monkeypatch.setattr(relax, "COARSE_RATIOS", (1.5,))
+    monkeypatch.setattr(relax, "REFINE_INDIVIDUAL", 20)
+    groups, _, gsol, gap = relax.refine_groups(data, relax.Pricer(data.rows, data.options,
+                                                               data.beta), None)
+    assert groups.max() + 1 < p.classes.n_classes  # still grouped
+    assert gap <= relax.REFINE_GAP
+    assert direct.objective <= gsol.objective <= direct.objective * (1 + 2 * relax.REFINE_GAP)
+    rel2 = relax.solve_relaxation(data)
+    lp2, sifted = rel2.lp, rel2.sol
+    assert not lp2.complete
+    assert (lp2.fixed_opt >= 0).sum() > p.classes.n_classes // 2  # most classes stayed fixed
+    assert direct.objective * (1 - 1e-9) <= sifted.objective <= gsol.objective * (1 + 1e-9)
+    assert lower_bound(data, sifted) == pytest.approx(direct.objective, rel=1e-6)
+    assert lower_bound(data, direct) == pytest.approx(direct.objective, rel=1e-7)
+    # and a plan from the sifted path is feasible, with a small certified gap
+    res = plan(p, 0.5, slot_s=slot, minimise="carbon", carbon=data.carbon,
+               provisioning=[Provisioning(idle_power_w=20.0)] * 2, gap_tol=1e-4)
+    assert res.feasible and res.gap < 1e-3
+
+
+def test_baseline_table_columns():
+    inst = instance(13, n=12)
+    p = inst["problem"]
+    data = prepare(p, 0.5, slot_s=inst["slot_s"], carbon=[100.0, 200.0, 300.0],
+                   provisioning=[Provisioning(idle_power_w=10.0)] * p.n_systems)
+    plans = run_baselines(data)
+    table = plan_table(plans)
+    assert list(table.policy) == ["always-on", "as-soon-as-possible", "wait-awhile"]
+    assert {"static_energy_kwh", "carbon_kg", "cost"} <= set(table.columns)
+    always = plans[0]
+    inst_on = np.array([s.instances for s in p.fleet])
+    assert (always.on == inst_on[:, None]).all()
+    # always-on pays idle for every replica all day; the others only for what they use
+    assert table.static_energy_kwh[0] >= table.static_energy_kwh[1] - 1e-12
+
+
+FLEET_FILE = """
+window_s = 7200
+slot_s = 3600
+[grid]
+carbon = "c.csv"
+start = "2020-05-15T00:00"
+[[system]]
+name = "a"
+model = "m"
+instances = 2
+idle_power_w = 30.0
+min_instances = 1
+startup_energy_j = 500.0
+energy = { in = 0.5, out = 20.0, inout = 0.01 }
+runtime = { in = 0.002, out = 1.0, inout = 0.0001 }
+[[system]]
+name = "b"
+model = "m"
+instances = 1
+energy_includes_idle = true
+idle_power_w = 5.0
+energy = { in = 0.3, out = 25.0 }
+runtime = { in = 0.001, out = 0.5 }
+"""
+
+
+def test_fleet_file_and_workload_columns_feed_the_planner(tmp_path):
+    from offline_sched import load_systems
+
+    (tmp_path / "c.csv").write_text("Time,Carbon Intensity\n2020-05-15 00:00:00,100\n"
+                                    "2020-05-15 01:00:00,300\n2020-05-15 02:00:00,200\n")
+    path = tmp_path / "fleet.toml"
+    path.write_text(FLEET_FILE)
+    fleet = load_systems(path)
+    assert fleet.slot_s == 3600 and fleet.grid.start == "2020-05-15T00:00"
+    assert fleet.grid.carbon == str(tmp_path / "c.csv")
+    assert (fleet[0].idle_power_w, fleet[0].min_instances, fleet[0].startup_energy_j) == \
+        (30.0, 1, 500.0)
+    assert not fleet[0].energy_includes_idle and fleet[1].energy_includes_idle
+    frame = pd.DataFrame({"input_tokens": [10, 20, 30, 40], "output_tokens": [50, 60, 5, 9],
+                          "release_s": [0, 0, 3600, 0], "deadline_s": [3600, 7200, 7200, 7200]})
+    wl = load_workload(frame)
+    res = plan(build_problem(wl, fleet), 1.0, minimise="carbon")
+    assert res.feasible and res.data.grid.n_slots == 2
+    np.testing.assert_allclose(res.data.carbon, [100.0, 300.0])
+    sys_idx, slot = res.query_plan()
+    assert slot[0] == 0 and slot[2] == 1
+    assert (res.on[0] >= 1).all()  # min_instances
+    frame_bad = frame.assign(deadline_s=[3600, 7200, 3600, 7200])
+    with pytest.raises(InputError, match="row 3, column 'deadline_s', value '3600': deadline "
+                                         "not after the release"):
+        load_workload(frame_bad)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (("idle_power_w = 30.0", "idle_power_w = -1"), r"system 'a'.idle_power_w, value -1"),
+    (("min_instances = 1", "min_instances = 3"), r"min_instances, value 3: more than its 2"),
+    (("slot_s = 3600", "slot_s = 5000"), r"slot_s, value 5000.0: does not divide window_s"),
+    (('start = "2020-05-15T00:00"', 'start = "soon"'), r"grid.start, value 'soon'"),
+    (('carbon = "c.csv"', 'carbon = "c.csv"\nwind = 3'), r"grid: unknown key\(s\) \['wind'\]"),
+    (("energy_includes_idle = true", "energy_includes_idle = 1"),
+     r"energy_includes_idle, value 1: expected true or false"),
+])
+def test_fleet_file_planning_errors(tmp_path, edit, match):
+    from offline_sched import load_systems
+
+    path = tmp_path / "fleet.toml"
+    path.write_text(FLEET_FILE.replace(*edit))
+    with pytest.raises(InputError, match=match):
+        load_systems(path)
