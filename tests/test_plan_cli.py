@@ -147,3 +147,43 @@ def test_malformed_batch_line_is_one_line_exit_2(tmp_path):
     assert res.exit_code == 2
     assert "line 2" in res.output and "custom_id" in res.output
     assert not (tmp_path / "d").exists() and not (tmp_path / "a.csv").exists()
+
+
+def test_dispatch_maps_the_model_name_per_system(tmp_path):
+    fleet = tmp_path / "f.toml"
+    fleet.write_text("""
+window_s = 100000
+[[system]]
+name = "gpu"
+model = "m"
+instances = 2
+serve_model = "served/Llama-2-7b"
+runtime = { in = 0.001, out = 0.01 }
+energy = { in = 0.1, out = 1.0 }
+[[system]]
+name = "cpu"
+model = "m"
+instances = 1
+runtime = { in = 0.002, out = 0.05 }
+energy = { in = 0.05, out = 0.5 }
+""")
+    lines = [json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/completions",
+                         "body": {"model": "orig", "prompt": list(range(5 + i)),
+                                  "max_tokens": 10 + i}}) for i in range(12)]
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "d"
+    res = run("solve", batch, "-s", fleet, "--lam", "0", "--dispatch", out,
+              "--out", tmp_path / "a.csv", "-q")
+    assert res.exit_code == 0, res.output
+    got = {}
+    for f in out.glob("*.jsonl"):
+        for ln in f.read_text().splitlines():
+            got[json.loads(ln)["custom_id"]] = (f.stem.rpartition("-r")[0], ln)
+    assert sorted(got) == sorted(f"r{i}" for i in range(12))
+    for i, original in enumerate(lines):
+        system, ln = got[f"r{i}"]
+        want = original.replace('"orig"', '"served/Llama-2-7b"') if system == "gpu" \
+            else original
+        assert ln == want
+    assert any(system == "gpu" for system, _ in got.values())

@@ -129,8 +129,7 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
         if dispatch_dir and batch is not None:
             from ..io.dispatch_files import write_dispatch
 
-            names = {s.name: s.serve_model for s in sched.problem.fleet
-                     if getattr(s, "serve_model", None)}
+            names = {s.name: s.serve_model for s in sched.problem.fleet if s.serve_model}
             write_dispatch(dispatch_dir, batch, sched.plan.frame, serve_model=names,
                            overwrite=overwrite)
     if by_system_out:

@@ -14,7 +14,7 @@ SYSTEM_KEYS = {"name", "model", "instances", "gpu", "hardware", "window_s", "max
                "max_output_tokens", "max_total_tokens", "accuracy", "min_share", "max_share",
                "energy", "runtime", "cost_model", "cost_system", "form", "input_range",
                "output_range", "idle_power_w", "min_instances", "startup_energy_j",
-               "energy_includes_idle"}
+               "energy_includes_idle", "serve_model"}
 FLEET_KEYS = {"window_s", "objective", "normalize", "description", "system", "slot_s", "grid"}
 GRID_KEYS = {"carbon", "price", "start", "time_format"}
 COEF_KEYS = {"in": "in", "out": "out", "inout": "inout", "const": None, "floor": None}
@@ -44,6 +44,8 @@ class System:
         energy_includes_idle: whether the cost model's per-query energy already includes
             the idle power drawn while busy (the seed tables do; inline coefficients do
             not unless the fleet file says so); idle is then added only for time not busy.
+        serve_model: model name written into this system's dispatch batch files (the name
+            its serving stack knows), or None to keep each request's own.
     """
 
     name: str
@@ -63,6 +65,7 @@ class System:
     min_instances: int = 0
     startup_energy_j: float = 0.0
     energy_includes_idle: bool = False
+    serve_model: str | None = None
 
     @property
     def capacity_s(self) -> float:

@@ -205,6 +205,9 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
                f"{where}.min_instances, value {min_on!r}: more than its {n_inst} instances")
         startup = _num(source, f"{where}.startup_energy_j", entry.get("startup_energy_j", 0.0),
                        0.0)
+        serve = entry.get("serve_model")
+        _check(serve is None or (isinstance(serve, str) and serve.strip() != ""), source,
+               f"{where}.serve_model, value {serve!r}: expected a model name")
         incl = entry.get("energy_includes_idle", "cost_model" in entry)
         _check(isinstance(incl, bool), source,
                f"{where}.energy_includes_idle, value {incl!r}: expected true or false")
@@ -220,7 +223,7 @@ def fleet_from_dict(data: dict, source: str = "<fleet>", base: Path | None = Non
                                       entry.get("max_total_tokens")),
             accuracy=acc, min_share=lo, max_share=hi, idle_power_w=idle,
             min_instances=0 if min_on is None else min_on, startup_energy_j=startup,
-            energy_includes_idle=incl))
+            energy_includes_idle=incl, serve_model=serve))
     slot = data.get("slot_s")
     slot = None if slot is None else _num(source, "slot_s", slot, 1e-9)
     return validate_fleet(Fleet(systems=tuple(systems), name=source, objective=objective,

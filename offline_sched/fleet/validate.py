@@ -110,6 +110,9 @@ def validate_system(s: object, source: str, n: int = 1) -> None:
     if not isinstance(s.energy_includes_idle, bool):
         _fail(source, f"{where}.energy_includes_idle, value {s.energy_includes_idle!r}: "
               "expected true or false")
+    if s.serve_model is not None and (not isinstance(s.serve_model, str)
+                                      or not s.serve_model.strip()):
+        _fail(source, f"{where}.serve_model, value {s.serve_model!r}: expected a model name")
     if not isinstance(s.cost, CostModel):
         _fail(source, f"{where}.cost: expected a CostModel, got {type(s.cost).__name__}")
     _check_metric(source, f"{where}.runtime", s.cost.runtime)
