@@ -161,7 +161,8 @@ def executable_schedule(schedule: Any) -> Any:
     every executable plan also obeys), so the gap stays honest.
 
     Raises:
-        InfeasibleError: what does not pack fits nowhere else either.
+        InfeasibleError: what does not pack fits nowhere else either, or only by breaking a
+            share bound.
     """
     from ..schedule import Schedule
     from ..solver.status import GAP_TOL, SolveResult, Status, relative_gap
@@ -175,6 +176,11 @@ def executable_schedule(schedule: Any) -> Any:
     moved = Schedule(problem, schedule.policy, schedule.lam,
                      system_index_=np.asarray(packing.system, dtype=np.int64),
                      solve_s=schedule.solve_s, params=dict(schedule.params))
+    broken = moved.violations()
+    if broken:  # repair moved queries across a share bound: no executable plan is certified
+        raise InfeasibleError("packing: the queries that do not pack onto replicas can only "
+                              f"move by breaking a constraint ({'; '.join(broken)}); reserve "
+                              "the shortfall and re-solve, or add capacity")
     res = schedule.result
     if res is not None:
         value = moved.objective
