@@ -39,8 +39,10 @@ import numpy as np
 import pandas as pd
 
 from offline_sched import build_problem, load_systems, load_workload
+from offline_sched.fleet import Fleet
 from offline_sched.io.atomic import write_csv
-from offline_sched.studies import compare_problem
+from offline_sched.plots.studies import plot_sweep, plot_thresholds
+from offline_sched.studies import best_thresholds, compare_problem, sweep, threshold_study
 from offline_sched.studies.paper_script import (
     DEFAULT_THRESHOLDS,
     GPU_SYSTEM,
@@ -50,9 +52,6 @@ from offline_sched.studies.paper_script import (
     script_bucket,
     script_cells,
 )
-from offline_sched.studies import best_thresholds, sweep, threshold_study
-from offline_sched.plots.studies import plot_sweep, plot_thresholds
-from offline_sched.fleet import Fleet
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -154,10 +154,10 @@ def validate_fleet(fleet: Fleet, source: str | None = None) -> Fleet:
     if fleet.slot_s is not None:
         _check_number(source, "slot_s", fleet.slot_s, 0.0, lo_open=True)
         for s in systems:
-            n = s.window_s / fleet.slot_s
-            if abs(n - round(n)) > 1e-9 * max(n, 1.0) or round(n) < 1:
+            ratio = s.window_s / fleet.slot_s
+            if abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0) or round(ratio) < 1:
                 _fail(source, f"slot_s, value {fleet.slot_s!r}: does not divide window_s "
-                      f"{s.window_s:g} of system {s.name!r} ({n:.6g} slots)")
+                      f"{s.window_s:g} of system {s.name!r} ({ratio:.6g} slots)")
     total_min = sum(s.min_share for s in systems)
     if total_min > 1.0 + SHARE_TOLERANCE:
         _fail(source, f"min_share values sum to {total_min:g} > 1: no assignment can meet them")

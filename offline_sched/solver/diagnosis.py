@@ -62,7 +62,8 @@ def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> st
                  np.array([-1.0]))
     if model.run(time_limit=time_limit) == Status.OPTIMAL:
         slack = np.asarray(h.getSolution().col_value)[len(model.cls):]
-        for s in np.flatnonzero(slack > 1e-6 * scale):
+        for short in np.flatnonzero(slack > 1e-6 * scale):
+            s = int(short)
             sys = p.fleet[s]
             reasons.append(f"capacity of {sys.name!r} is short by {slack[s]:.6g} s "
                            f"(has {p.capacity_s[s]:.6g} s = {sys.instances} x "

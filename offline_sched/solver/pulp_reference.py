@@ -56,8 +56,8 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
     m = pulp.LpProblem("assignment", pulp.LpMinimize)
     y = {}
     for q in range(n):
-        for s in np.flatnonzero(problem.eligible[qc[q]]):
-            y[q, int(s)] = pulp.LpVariable(f"y_{q}_{s}", cat="Binary")
+        for s_np in np.flatnonzero(problem.eligible[qc[q]]):
+            y[q, int(s_np)] = pulp.LpVariable(f"y_{q}_{int(s_np)}", cat="Binary")
     m += pulp.lpSum(float(w[qc[q], s]) * v for (q, s), v in y.items())
     by_q: dict[int, list] = {}
     by_s: dict[int, list] = {s: [] for s in range(n_s)}
@@ -72,7 +72,7 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
         if problem.has_shares:
             m += pulp.lpSum(v for _, v in by_s[s]) >= int(problem.min_count[s])
             m += pulp.lpSum(v for _, v in by_s[s]) <= int(problem.max_count[s])
-    kwargs = {"msg": False}
+    kwargs: dict[str, object] = {"msg": False}
     if time_limit is not None:
         kwargs["timeLimit"] = time_limit
     m.solve(pulp.getSolver(solver, **kwargs))

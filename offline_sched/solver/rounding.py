@@ -71,7 +71,8 @@ def make_room(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, rows: np.
                 s = int(np.argmin(np.where(fits, w[c], np.inf)))
             else:
                 best = (np.inf, -1, -1, -1, 0)
-                for s in np.flatnonzero(p.eligible[c] & (per_sys < p.max_count)):
+                for s_np in np.flatnonzero(p.eligible[c] & (per_sys < p.max_count)):
+                    s = int(s_np)
                     need = rt[c, s] - left[s]
                     # move m queries of class d from s to t: m·rt[d,s] ≥ need, fits on t
                     with np.errstate(invalid="ignore", divide="ignore"):
@@ -83,9 +84,9 @@ def make_room(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray, rows: np.
                               & (per_sys + m[:, None] <= p.max_count[None, :]))
                         ok[:, s] = False
                         extra = np.where(ok, m[:, None] * (w - w[:, [s]]), np.inf)
-                    d, t = np.unravel_index(np.argmin(extra), extra.shape)
+                    d, t = (int(i) for i in np.unravel_index(np.argmin(extra), extra.shape))
                     if extra[d, t] + w[c, s] < best[0]:
-                        best = (extra[d, t] + w[c, s], s, int(d), int(t), int(m[d]))
+                        best = (float(extra[d, t] + w[c, s]), s, int(d), int(t), int(m[d]))
                 if best[1] < 0:
                     return None
                 _, s, d, t, m = best
@@ -127,7 +128,7 @@ def fill(p: AssignmentProblem, w: np.ndarray, counts: np.ndarray,
             gain[:, src] = -np.inf
             gain[rt > left[None, :]] = -np.inf
             gain[:, per_sys >= p.max_count] = -np.inf
-            c, dst = np.unravel_index(np.argmax(gain), gain.shape)
+            c, dst = (int(i) for i in np.unravel_index(np.argmax(gain), gain.shape))
             if gain[c, dst] > best[0] + 1e-15:
                 best = (float(gain[c, dst]), int(c), src, int(dst))
         if best[1] < 0:
