@@ -84,3 +84,45 @@ def test_share_bound_infeasibility_is_explained():
     text = diagnose_infeasibility(p)
     assert text.startswith("infeasible:")
     assert "share" in text or "'a'" in text
+
+
+def test_pulp_time_limit_is_not_reported_optimal(monkeypatch):
+    """CBC stopped by its time limit keeps status Optimal in PuLP; sol_status tells."""
+    import pulp
+
+    from offline_sched.solver import Status, solve_pulp
+
+    p = binding_instance(11, n=40, n_systems=3)
+    _, res = solve_pulp(p, 0.5)
+    assert res.status == Status.OPTIMAL and res.gap == 0.0
+    real = pulp.LpProblem.solve
+
+    def stopped_early(self, *args, **kwargs):  # what CBC reports on a time limit
+        out = real(self, *args, **kwargs)
+        self.sol_status = pulp.LpSolutionIntegerFeasible
+        return out
+
+    monkeypatch.setattr(pulp.LpProblem, "solve", stopped_early)
+    _, res = solve_pulp(p, 0.5, time_limit=5)
+    assert res.status == Status.TIME_LIMIT
+    assert res.gap == float("inf") and res.lower_bound == -float("inf")
+
+
+def test_min_share_on_a_system_that_takes_no_query_names_it():
+    cm = CostModel("m", "s", runtime=metric("runtime", 0.0, 1.0, 0.0),
+                   energy=metric("energy", 1.0, 2.0, 0.0))
+    fleet = Fleet((System("big", "m", cm, instances=1, window_s=1e6),
+                   System("tiny", "m", cm, instances=1, window_s=1e6, max_input_tokens=5,
+                          min_share=0.5)), name="f")
+    wl = load_workload(pd.DataFrame({"input_tokens": [10] * 4, "output_tokens": [3] * 4}))
+    with pytest.raises(InfeasibleError, match="'tiny' must take at least 2 queries"):
+        from offline_sched import solve
+        solve(wl, fleet, 0.5)
+
+
+def test_a_prediction_equal_to_its_floor_is_not_clipped():
+    m = metric("runtime", 0.0, 1.0, 0.0)
+    floor = m.floor_value
+    values, clipped = m.guarded(np.array([1.0, 1.0]), np.array([floor, floor / 2]))
+    assert not clipped[0] and clipped[1]
+    assert values[1] == floor

@@ -32,6 +32,12 @@ def quick_infeasibility(p: AssignmentProblem) -> str | None:
                for s in np.flatnonzero(over_capacity(forced, p.capacity_s))]
     if reasons:
         return "infeasible: " + "; ".join(reasons)
+    takers = np.einsum("c,cs->s", cnt, p.eligible.astype(np.float64))
+    short = [f"{p.fleet[s].name!r} must take at least {p.min_count[s]} queries (min_share) but "
+             f"only {int(takers[s])} fit its token limits"
+             for s in np.flatnonzero(p.min_count > takers)]
+    if short:
+        return "infeasible: " + "; ".join(short)
     fastest = np.where(p.eligible, p.runtime_s, np.inf).min(axis=1) @ cnt
     total = float(p.capacity_s.sum())
     if over_capacity(np.array([fastest]), np.array([total]))[0]:
@@ -41,11 +47,12 @@ def quick_infeasibility(p: AssignmentProblem) -> str | None:
     return None
 
 
-def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> str:
+def diagnose_infeasibility(p: AssignmentProblem) -> str:
     """Explain why no schedule exists: which capacities or share bounds are short, by how much.
 
     Runs :func:`quick_infeasibility`, then an elastic LP (capacity rows may overflow at a cost)
-    that gives the least overflow per system.
+    that gives the least overflow per system. The LP runs under an iteration limit, not a
+    wall-clock one, so the message is the same however loaded the machine is.
     """
     quick = quick_infeasibility(p)
     if quick:
@@ -60,7 +67,8 @@ def diagnose_infeasibility(p: AssignmentProblem, time_limit: float = 10.0) -> st
     for s in range(n_s):  # one slack per capacity row: Σ r x − slack ≤ cap
         h.addCol(1.0 / scale, 0.0, hs.kHighsInf, 1, np.array([n_c + s], dtype=np.int32),
                  np.array([-1.0]))
-    if model.run(time_limit=time_limit) == Status.OPTIMAL:
+    h.setOptionValue("simplex_iteration_limit", 20 * (n_c + n_s) + 100_000)
+    if model.run() == Status.OPTIMAL:
         slack = np.asarray(h.getSolution().col_value)[len(model.cls):]
         for short in np.flatnonzero(slack > 1e-6 * scale):
             s = int(short)

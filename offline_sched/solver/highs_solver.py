@@ -102,7 +102,7 @@ class HighsSolver:
         lp_s = clock.elapsed()
         lower = relaxed.lower_bound
         tol_abs = 0.1 * self.gap_tol * max(abs(lower), 1e-12)  # MIP steps stop within this
-        counts = round_lp(p, w, relaxed.counts, tol_abs)
+        counts = round_lp(p, w, relaxed.counts, tol_abs, clock.left())
         method = "lp+round"
         if counts is not None:
             counts, lower, method = self._polish(w, counts, relaxed, lower, clock, tol_abs)

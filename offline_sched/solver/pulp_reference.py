@@ -90,5 +90,10 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
     counts = np.zeros((problem.classes.n_classes, n_s), dtype=np.int64)
     np.add.at(counts, (qc, sys_idx), 1)
     obj = objective(w, counts)
-    return sys_idx, SolveResult(counts, Status.OPTIMAL, obj, obj, 0.0, time.perf_counter() - start,
-                                f"pulp:{solver}")
+    if getattr(m, "sol_status", pulp.LpSolutionOptimal) == pulp.LpSolutionOptimal:
+        return sys_idx, SolveResult(counts, Status.OPTIMAL, obj, obj, 0.0,
+                                    time.perf_counter() - start, f"pulp:{solver}")
+    # "Optimal" is also PuLP's status when CBC stopped on its time limit with an incumbent:
+    # the solution status tells, and no proven bound comes back, so the gap is unknown
+    return sys_idx, SolveResult(counts, Status.TIME_LIMIT, obj, -np.inf, np.inf,
+                                time.perf_counter() - start, f"pulp:{solver}")

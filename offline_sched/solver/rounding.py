@@ -15,7 +15,7 @@ from .status import Status
 
 
 def round_lp(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray,
-           abs_tol: float = 1e-12) -> np.ndarray | None:
+           abs_tol: float = 1e-12, time_limit: float | None = None) -> np.ndarray | None:
     """Round an LP solution: floor, then an exact MIP for the left-over queries.
 
     If the left-over queries fit nowhere (every system they may use is full to the brim),
@@ -39,7 +39,8 @@ def round_lp(p: AssignmentProblem, w: np.ndarray, lp_counts: np.ndarray,
                  np.maximum(p.min_count - placed, 0), p.max_count - placed, rows=rows,
                  integer=True)
     sub.set_costs(w)
-    status = sub.run(time_limit=10.0, mip_gap=0.0, abs_gap=abs_tol)
+    budget = 10.0 if time_limit is None else max(min(time_limit, 10.0), 0.05)
+    status = sub.run(time_limit=budget, mip_gap=0.0, abs_gap=abs_tol)
     if status == Status.OPTIMAL:
         base[rows] += np.rint(sub.to_counts(sub.values())).astype(np.int64)
         return base
