@@ -61,4 +61,9 @@ def binding_instance(seed: int, n: int = 60, n_systems: int = 3, shares: bool = 
             return problem
         except InfeasibleError:
             window *= slack
-    raise AssertionError("could not make a feasible instance")
+    raise NoFeasibleInstance(f"seed {seed}: no window makes this instance feasible (its share "
+                             "bounds or token limits cannot be met)")
+
+
+class NoFeasibleInstance(AssertionError):
+    """The drawn instance is infeasible at every window (e.g. contradictory share bounds)."""
