@@ -20,6 +20,7 @@ from .solver.status import SolveResult
 
 if TYPE_CHECKING:
     from .dispatch.plan import Plan
+    from .planner.model import PlanResult
 
 J_PER_KWH = 3.6e6
 
@@ -93,6 +94,10 @@ class Schedule:
         result: the solver's typed result (the ``milp`` policy), else None.
         solve_s: wall time of the policy [s] (the solver's when ``result`` is set).
         params: policy parameters worth reporting (``threshold``, ``seed``, ``fallback``).
+        planned: the plan in time this schedule comes from (replicas on per system and
+            slot, each query's slot), when the call planned in time; None for today's
+            one-slot, always-on model. It then scores the schedule: objective, energy
+            (static included), feasibility and :attr:`by_slot` are the plan's.
     """
 
     problem: AssignmentProblem
@@ -104,6 +109,7 @@ class Schedule:
     result: SolveResult | None = field(default=None, repr=False)
     solve_s: float = float("nan")
     params: Mapping[str, float] = field(default_factory=dict, repr=False)
+    planned: PlanResult | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.counts is None and self.system_index_ is None:
@@ -130,11 +136,43 @@ class Schedule:
         return expand_counts(self.problem.classes.query_class, self.counts)
 
     @property
+    def n_slots(self) -> int:
+        """Number of time slots of the window (1 unless planned in time)."""
+        return 1 if self.planned is None else int(self.planned.data.grid.n_slots)
+
+    @cached_property
+    def slot_index(self) -> np.ndarray:
+        """Slot (0-based) of every query, (N,), input order; all 0 with one slot."""
+        if self.planned is None:
+            return np.zeros(self.problem.n_queries, dtype=np.int64)
+        return np.asarray(self.planned.query_plan()[1], dtype=np.int64)
+
+    @property
     def assignment(self) -> pd.DataFrame:
-        """DataFrame ``query_id, system``: one row per query, input order."""
+        """DataFrame ``query_id, system``: one row per query, input order.
+
+        With more than one slot it has a third column ``slot`` (integer, 0-based).
+        """
         names = np.array(self.problem.fleet.names, dtype=object)
-        return pd.DataFrame({"query_id": self.problem.workload.ids,
-                             "system": names[self.system_index]})
+        frame = pd.DataFrame({"query_id": self.problem.workload.ids,
+                              "system": names[self.system_index]})
+        if self.n_slots > 1:
+            frame["slot"] = self.slot_index
+        return frame
+
+    @cached_property
+    def by_slot(self) -> pd.DataFrame:
+        """One row per slot × system, the columns of the per-slot table.
+
+        Columns: ``slot, start_s, system, instances_on, queries, busy_s, energy_j,
+        static_energy_j, carbon_g, cost``. Unplanned schedules are today's model: one
+        slot, every replica on, no idle power (``carbon_g`` and ``cost`` are NaN: no signal).
+        """
+        if self.planned is not None:
+            return self.planned.by_slot
+        from .planner.schedules import always_on_view
+
+        return always_on_view(self.problem, self.lam, self.counts).by_slot
 
     @cached_property
     def _busy_s(self) -> np.ndarray:
@@ -163,6 +201,8 @@ class Schedule:
 
     def violations(self) -> list[str]:
         """Human-readable list of broken constraints (empty when feasible)."""
+        if self.planned is not None:
+            return list(self.planned.evaluation.violations)
         return violations(self.problem, self.counts)
 
     @cached_property
@@ -184,7 +224,9 @@ class Schedule:
 
     @cached_property
     def objective(self) -> float:
-        """Objective U = Σ_q weight(q, system(q)) at :attr:`lam`."""
+        """Objective U = Σ_q weight(q, system(q)) at :attr:`lam` (the plan's U if planned)."""
+        if self.planned is not None:
+            return float(self.planned.objective)
         w = self.problem.weights(self.lam)
         used = self.counts > 0
         return float(np.sum(w[used] * self.counts[used]))
@@ -194,7 +236,8 @@ class Schedule:
         """Key figures of the schedule.
 
         Keys: ``policy, lam, feasible, objective, energy_j, energy_kwh, runtime_s,
-        mean_runtime_s, makespan_s, gap, solve_s, queries, clipped, extrapolated``, the
+        mean_runtime_s, makespan_s, static_energy_j, carbon_g, cost, instances_on_max, gap,
+        solve_s, queries, clipped, extrapolated``, the
         solver's ``lower_bound, status, method`` (with a :attr:`result`), the policy's
         :attr:`params` (and ``mean_accuracy`` when systems have accuracies).
         """
@@ -202,6 +245,13 @@ class Schedule:
         bs = self.by_system
         energy = float(bs["energy_j"].sum())
         runtime = float(bs["busy_s"].sum())
+        # today's model: every replica on, no idle power, no signal
+        static, carbon, cost = 0.0, float("nan"), float("nan")
+        on_max = int(sum(s.instances for s in p.fleet))
+        if self.planned is not None:
+            ev = self.planned.evaluation
+            energy, runtime, static = ev.energy_j, ev.runtime_s, ev.static_energy_j
+            carbon, cost, on_max = ev.carbon_g, ev.cost, int(ev.instances_on_max)
         n = p.n_queries
         out = {
             "policy": self.policy,
@@ -213,6 +263,10 @@ class Schedule:
             "runtime_s": runtime,
             "mean_runtime_s": runtime / n if n else 0.0,
             "makespan_s": float(bs["makespan_s"].max()),
+            "static_energy_j": static,
+            "carbon_g": carbon,
+            "cost": cost,
+            "instances_on_max": on_max,
             "gap": float("nan"),
             "solve_s": self.solve_s,
             "queries": n,
@@ -224,6 +278,8 @@ class Schedule:
             out["mean_accuracy"] = float(self.counts.sum(axis=0) @ acc / n) if n else 0.0
         if self.result is not None:
             out.update(self.result.as_dict())
+        if self.planned is not None:
+            out.update(slots=self.n_slots, minimise=self.planned.data.metric)
         out.update(self.params)
         if "plan" in self.__dict__:  # packed: report what packing cost
             plan = self.__dict__["plan"]

@@ -184,3 +184,52 @@ def warn_guards(summary: dict) -> None:
     if summary.get("extrapolated"):
         click.echo(f"warning: {summary['extrapolated']} (query, system) predictions lie outside "
                    "the measured token range", err=True)
+
+
+PLAN_OPTION_NAMES = ("slot_s", "carbon", "price", "start", "minimise", "time_format")
+
+
+def plan_options(func):
+    """Planning in time: --slot-s, --carbon, --price, --start, --minimise, --time-format.
+
+    They override the fleet file's ``slot_s`` and ``[grid]`` table and reach the command as
+    one ``settings`` argument (a :class:`~offline_sched.planner.settings.PlanSettings`).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from ..planner.settings import PlanSettings
+
+        values = {name: kwargs.pop(name) for name in PLAN_OPTION_NAMES}
+        try:
+            settings = PlanSettings(**values)
+        except OfflineSchedError as exc:
+            raise CliError(str(exc), exc.exit_code) from None
+        return func(*args, settings=settings, **kwargs)
+
+    opts = [
+        click.option("--slot-s", "slot_s", type=click.FloatRange(min=0.0, min_open=True),
+                     default=None, metavar="S", help="Plan in time: slot length [s], dividing "
+                     "the window (default: the fleet's slot_s, else one slot)."),
+        click.option("--carbon", default=None, metavar="FILE", help="Carbon-intensity CSV "
+                     "(gCO2/kWh; first column a timestamp, second the value)."),
+        click.option("--price", default=None, metavar="FILE", help="Electricity-price CSV "
+                     "(currency/kWh; first column a timestamp, second the value)."),
+        click.option("--start", default=None, metavar="ISO", help="Timestamp of the window's "
+                     "start in the signal files, e.g. 2020-05-15T00:00."),
+        click.option("--minimise", type=click.Choice(["energy", "carbon", "cost"]),
+                     default=None, help="Metric of the first objective term: energy (J, "
+                     "default), carbon (g) or cost; idle and start-up energy included."),
+        click.option("--time-format", "time_format", default=None, metavar="FMT",
+                     help="strftime format of the signal timestamps, e.g. '%d%b%Y %H:%M:%S' "
+                     "(default ISO 8601)."),
+    ]
+    for opt in reversed(opts):
+        wrapper = opt(wrapper)
+    return wrapper
+
+
+def signal_inputs(settings: object) -> list[object]:
+    """The signal files of the settings, as inputs no output may replace."""
+    return [p for p in (getattr(settings, "carbon", None), getattr(settings, "price", None))
+            if p is not None]

@@ -13,7 +13,9 @@ from .common import (
     fmt,
     handle_errors,
     json_option,
+    plan_options,
     say,
+    signal_inputs,
 )
 
 
@@ -26,30 +28,35 @@ from .common import (
 @click.option("--policy", "-p", "policies", multiple=True,
               help="Policy to include (repeatable); default: all that apply.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of `random`.")
+@plan_options
 @json_option
 @handle_errors
 def compare(workload, systems, lam, solver, time_limit, strict_range, file_format, columns,
-            quiet, out, policies, seed, as_json):
+            quiet, out, policies, seed, as_json, settings):
     """Compare the MILP with the seeds' heuristics and baselines; write a CSV report.
 
     If the MILP is infeasible the report is still written (every policy, the MILP row with
-    feasible = False and its reason) and the exit code is 3.
+    feasible = False and its reason) and the exit code is 3. Planning in time (slots, idle
+    power, a carbon or price signal) scores every policy as a plan with provisioning and adds
+    the always-on, as-soon-as-possible and wait-awhile baselines.
 
     \b
     Example:
       offline-sched compare examples/day.csv --systems hybrid --lam 0.5 --out report.csv
       offline-sched compare examples/day.csv --json -q --out report.csv
+      offline-sched compare examples/day.csv -s examples/hybrid-day.toml --minimise carbon
     """
     from ..api import problem_for
     from ..studies.compare import DEFAULT_POLICIES, compare_problem
 
-    check_outputs(("--out", out), inputs=[workload, systems])
+    check_outputs(("--out", out), inputs=[workload, systems, *signal_inputs(settings)])
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; running "
         "policies ...", quiet)
     frame = compare_problem(problem, lam, list(policies) or None, infeasible="report",
-                            seed=seed, solver=solver, time_limit=time_limit)
+                            seed=seed, solver=solver, time_limit=time_limit,
+                            settings=settings)
     write_frame(frame, out)
     failed = frame[frame.get("status", "") == "infeasible"] if "status" in frame else frame[:0]
     to_err = out == "-"
@@ -60,6 +67,9 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, file_forma
     else:
         show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",
                 "energy_saving_vs_all_gpu_pct", "solve_s"]
+        if "slots" in frame.columns:  # planned in time
+            show[4:4] = [c for c in ("static_energy_kwh", "carbon_kg", "cost",
+                                     "instances_on_max") if frame[c].notna().any()]
         click.echo(frame[show].to_string(index=False, float_format=fmt), err=to_err)
     if not policies:
         skipped = [n for n in DEFAULT_POLICIES if n not in set(frame["policy"])]

@@ -15,7 +15,9 @@ from .common import (
     fmt,
     handle_errors,
     json_option,
+    plan_options,
     say,
+    signal_inputs,
 )
 
 
@@ -46,15 +48,24 @@ from .common import (
 @click.option("--output-tokens", "output_tokens", default=None, metavar="N|FILE",
               help="Batch files: output-token estimate for every request (N) or per "
               "custom_id (CSV/Parquet/JSONL); default body.max_tokens, an upper bound.")
+@click.option("--by-slot", "by_slot_out", type=click.Path(allow_dash=True), default=None,
+              help="Also write the per-slot table (slot, start_s, system, instances_on, "
+              "queries, busy_s, energy_j, static_energy_j, carbon_g, cost) to this CSV.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), default=None,
+              help="Also draw replicas on per system per slot over the carbon (or price) "
+              "curve to this PNG (needs offline-sched[plot]).")
+@plan_options
 @json_option
 @handle_errors
 def solve(workload, systems, lam, solver, time_limit, strict_range, file_format, columns,
           quiet, out, by_system_out, engine, overwrite, plan_out, dispatch_dir, tokenizer,
-          output_tokens, as_json):
+          output_tokens, by_slot_out, plot_out, as_json, settings):
     """Assign every query to a system, minimising lam*energy + (1-lam)*runtime.
 
     Writes the assignment and prints a summary with the certified gap. WORKLOAD '-' reads
-    standard input (CSV unless --format says otherwise).
+    standard input (CSV unless --format says otherwise). With slots, idle power or a carbon
+    or price signal (options or the fleet file) it plans the day: replicas on per system and
+    slot, and each query's slot (a ``slot`` column in the assignment).
 
     \b
     Example:
@@ -63,21 +74,31 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
       offline-sched solve day-parquet/ --engine dask --out assignment.parquet
       offline-sched solve examples/day.csv --plan plan.csv
       offline-sched solve batch.jsonl --tokenizer tok/ --dispatch dispatch/
+      offline-sched solve examples/day.csv -s examples/hybrid-day.toml --minimise carbon \
+          --by-slot by_slot.csv --plot plan.png
     """
-    from ..api import problem_for
+    from ..api import problem_for, solve_problem
     from ..io.assignment import write_schedule
     from ..io.atomic import write_frame
-    from ..policies import milp
 
+    inputs = [workload, systems, *signal_inputs(settings)]
     if engine == "dask":
         if solver != "highs":
             raise CliError("--engine dask solves with --solver highs only", 2)
         if workload == "-":
             raise CliError("--engine dask reads Parquet files, not standard input", 2)
+        if settings.asked or by_slot_out or plot_out:
+            raise CliError("planning in time (--slot-s, --carbon, --price, --start, "
+                           "--minimise, --time-format, --by-slot, --plot) works with "
+                           "--engine pandas", 2)
     else:
-        check_outputs(("--out", out), inputs=[workload, systems])
+        check_outputs(("--out", out), inputs=inputs)
     check_outputs(("--by-system", by_system_out), ("--plan", plan_out),
-                  inputs=[workload, systems, out])
+                  ("--by-slot", by_slot_out), ("--plot", plot_out), inputs=[*inputs, out])
+    if plot_out:
+        from ..plots.common import figure_class
+
+        figure_class()  # matplotlib missing: say so before any work
     batch = None
     if engine == "dask" and (plan_out or dispatch_dir):
         raise CliError("--plan and --dispatch work with --engine pandas", 2)
@@ -112,7 +133,8 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
         problem = problem_for(source, systems, strict_range, fmt=file_format, columns=columns)
         progress(Phase.SOLVE, f"{problem.n_queries} queries in {problem.classes.n_classes} "
                  f"classes, {problem.n_systems} systems; solving ...")
-        sched = milp(problem, lam, solver=solver, time_limit=time_limit)
+        sched = solve_problem(problem, lam, settings=settings, solver=solver,
+                              time_limit=time_limit)
         if plan_out or dispatch_dir:
             from ..dispatch.plan import executable_schedule
 
@@ -134,30 +156,52 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
                            overwrite=overwrite)
     if by_system_out:
         write_frame(sched.by_system, by_system_out)
+    if by_slot_out:
+        write_frame(sched.by_slot, by_slot_out)
+    if plot_out:
+        from ..plots.plan import plot_plan
+
+        plot_plan(sched, plot_out)
     progress(Phase.DONE, "done")
     s = dict(sched.summary)
     built, written, done = (marks.get(k, float("nan"))
                             for k in (Phase.SOLVE, Phase.WRITE, Phase.DONE))
     s.update(classes=sched.problem.classes.n_classes, build_s=built,
              write_s=done - written, total_s=time.perf_counter() - t0)
-    to_err = "-" in (out, by_system_out, plan_out)  # stdout carries data: summary to stderr
+    to_err = "-" in (out, by_system_out, plan_out, by_slot_out)  # stdout has data: summary
+    planned = sched.planned is not None                           # to stderr
     if as_json:
         if to_err:
             raise CliError("--json prints to stdout, which '-' already uses for data", 2)
-        echo_json({"summary": s, "by_system": sched.by_system.to_dict(orient="records"),
-                   "out": str(out), "by_system_out": by_system_out})
+        doc = {"summary": s, "by_system": sched.by_system.to_dict(orient="records"),
+               "out": str(out), "by_system_out": by_system_out}
+        if planned:
+            doc.update(by_slot=sched.by_slot.to_dict(orient="records"),
+                       by_slot_out=by_slot_out)
+        echo_json(doc)
         return
     click.echo(f"{s['policy']}: {s['queries']} queries, "
                f"classes={s['classes']}, lam={lam:g}, "
                f"feasible={s['feasible']}, status={s['status']}, "
                f"objective={fmt(s['objective'])}, gap={s['gap']:.2g}, "
                f"energy_kwh={fmt(s['energy_kwh'])}, runtime_s={fmt(s['runtime_s'])}, "
-               f"makespan_s={fmt(s['makespan_s'])}, build_s={built:.3g}, "
+               f"makespan_s={fmt(s['makespan_s'])}, "
+               + (f"slots={s['slots']}, minimise={s['minimise']}, static_energy_kwh="
+                  f"{fmt(s['static_energy_j'] / 3.6e6)}, carbon_kg={fmt(s['carbon_g'] / 1e3)}, "
+                  f"cost={fmt(s['cost'])}, instances_on_max={s['instances_on_max']}, "
+                  if planned else "")
+               + f"build_s={built:.3g}, "
                f"solve_s={s['solve_s']:.3g}, write_s={s['write_s']:.3g}, "
                f"total_s={s['total_s']:.3g}", err=to_err)
     if not quiet:
         click.echo(sched.by_system.to_string(index=False, float_format=fmt), err=to_err)
-        extra = [p for p in (by_system_out, plan_out, dispatch_dir) if p]
+        if planned:
+            from ..planner.report import replicas_on
+
+            click.echo("replicas on per slot:\n" + replicas_on(sched.by_slot).to_string(),
+                       err=to_err)
+        extra = [p for p in (by_system_out, plan_out, dispatch_dir, by_slot_out, plot_out)
+                 if p]
         click.echo(f"wrote {out}" + (f" and {', '.join(map(str, extra))}" if extra else ""),
                    err=to_err)
         if "packing_loss_s" in s:

@@ -14,7 +14,14 @@ from __future__ import annotations
 import click
 
 from ..io.atomic import write_frame
-from .common import check_outputs, common_options, handle_errors, say
+from .common import (
+    check_outputs,
+    common_options,
+    handle_errors,
+    plan_options,
+    say,
+    signal_inputs,
+)
 from .common import fmt as _fmt
 
 
@@ -35,9 +42,10 @@ from .common import fmt as _fmt
 @click.option("--metric", type=click.Choice(["auto", "runtime", "accuracy"]), default="auto",
               show_default=True, help="Second axis of the plot (auto: accuracy for "
               "energy-accuracy fleets).")
+@plan_options
 @handle_errors
 def sweep(workload, systems, time_limit, strict_range, file_format, columns, quiet, lam_text,
-          policies, seed, out, plot_path, metric):
+          policies, seed, out, plot_path, metric, settings):
     """Sweep λ: every policy at every λ, one CSV row per (λ, policy).
 
     The MILP's model is built once and re-solved per λ. The plot shows energy against mean
@@ -54,7 +62,8 @@ def sweep(workload, systems, time_limit, strict_range, file_format, columns, qui
     from ..studies import sweep as run_sweep
 
     lams = parse_lams(lam_text)
-    check_outputs(("--out", out), ("--plot", plot_path), inputs=[workload, systems])
+    check_outputs(("--out", out), ("--plot", plot_path),
+                  inputs=[workload, systems, *signal_inputs(settings)])
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; sweeping "
@@ -64,7 +73,7 @@ def sweep(workload, systems, time_limit, strict_range, file_format, columns, qui
         say(f"  λ = {lam:g} ({i + 1}/{n})", quiet)
 
     frame = run_sweep(problem, lams, list(policies) or None, seed=seed,
-                      time_limit=time_limit, progress=progress)
+                      time_limit=time_limit, progress=progress, settings=settings)
     if plot_path:
         from ..plots.studies import plot_sweep
 

@@ -14,6 +14,7 @@ times faster than pandas) or Parquet, atomically.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -120,10 +121,13 @@ def _take(values: object, order: np.ndarray) -> object:
 def pack_schedule(schedule: object) -> Packing:
     """Pack a :class:`~offline_sched.Schedule` onto its fleet's replicas and repair it.
 
-    One slot per system, ``[0, window_s)``, with ``instances`` replicas; per-query runtimes
-    from the problem's cost model; overflow goes to the cheapest eligible system with room
-    by the schedule's objective weights at its λ (by runtime where weights are unavailable).
-    Moved queries can break the schedule's share bounds (``min_share``/``max_share``).
+    Today's schedule: one slot per system, ``[0, window_s)``, with ``instances`` replicas.
+    A schedule planned in time: each query in its slot, on the replicas the plan has on in
+    that (system, slot), inside the query's release/deadline window. Per-query runtimes come
+    from the problem's cost model; overflow goes to the cheapest eligible (system, slot) with
+    room by the schedule's objective weights at its λ (by runtime where weights are
+    unavailable). Moved queries can break the schedule's share bounds
+    (``min_share``/``max_share``).
 
     Raises:
         InfeasibleError: what does not pack fits nowhere else either.
@@ -132,6 +136,9 @@ def pack_schedule(schedule: object) -> Packing:
     fleet = problem.fleet
     qc = problem.classes.query_class
     si = np.asarray(schedule.system_index, dtype=np.int64)  # type: ignore[attr-defined]
+    planned = getattr(schedule, "planned", None)
+    if planned is not None:
+        return _pack_planned(schedule, planned, si)
     packing = pack(problem.runtime_s[qc, si], si,
                    instances_on=np.array([[s.instances] for s in fleet], dtype=np.int64),
                    slot_s=np.array([[s.window_s] for s in fleet], dtype=np.float64))
@@ -143,6 +150,51 @@ def pack_schedule(schedule: object) -> Packing:
         packing = repair(packing, problem.runtime_s, problem.eligible, cost, row=qc,
                          system_names=list(fleet.names), query_ids=problem.workload.ids)
     return packing
+
+
+EXTRA_REPLICA_ROUNDS = 3
+"""Rounds of powering on spare replicas where a planned (system, slot) does not pack,
+before repair moves the rest."""
+PER_SLOT_COST_MAX = 5_000_000
+"""Largest (time classes × systems × slots) for which repair prices moves per slot (the
+plan's slot weights); above it, one weight per (time class, system) at the mean signal."""
+
+
+def _pack_planned(schedule: object, planned: Any, si: np.ndarray) -> Packing:
+    """:func:`pack_schedule` for a schedule planned in time (slots, replicas on, windows)."""
+    data = planned.data
+    problem = data.problem
+    rows, tc = data.rows, data.tclasses
+    slot = np.asarray(schedule.slot_index, dtype=np.int64)  # type: ignore[attr-defined]
+    wl = problem.workload
+    runtime = np.where(rows.eligible, rows.runtime, np.inf)
+    rt = runtime[tc.query_tclass, si]
+    inst = np.array([[sy.instances] for sy in problem.fleet], dtype=np.int64)
+    on = np.asarray(planned.on, dtype=np.int64)
+    for _ in range(EXTRA_REPLICA_ROUNDS + 1):
+        packing = pack(rt, si, slot, instances_on=on, slot_s=float(data.grid.slot_s),
+                       release_s=getattr(wl, "release_s", None),
+                       deadline_s=getattr(wl, "deadline_s", None))
+        if packing.ok:
+            return packing
+        # what does not pack: power on spare replicas in its (system, slot) first
+        over = np.zeros(on.shape)
+        q = packing.overflow
+        np.add.at(over, (si[q], slot[q]), rt[q])
+        more = np.minimum(on + np.ceil(over / float(data.grid.slot_s)).astype(np.int64)
+                          + (over > 0), inst)
+        if (more == on).all():
+            break
+        on = more
+    # repair may use every replica, on or not (the re-scored plan then counts it as on)
+    packing = dataclasses.replace(packing, instances_on=np.broadcast_to(inst, on.shape).copy())
+    g = np.asarray(data.g_slot, dtype=np.float64)
+    if rows.a.size * g.size <= PER_SLOT_COST_MAX:
+        cost = rows.a[:, :, None] * g[None, None, :] + data.beta * rows.runtime[:, :, None]
+    else:
+        cost = rows.a * float(g.mean()) + data.beta * rows.runtime
+    return repair(packing, runtime, rows.eligible, cost, row=tc.query_tclass,
+                  system_names=list(problem.fleet.names), query_ids=wl.ids)
 
 
 def plan_for_schedule(schedule: object) -> Plan:
@@ -170,12 +222,17 @@ def executable_schedule(schedule: Any) -> Any:
     problem = schedule.problem
     packing = pack_schedule(schedule)
     plan = to_plan(packing, problem.workload.ids, list(problem.fleet.names))
-    if packing.moved == 0:
+    planned = getattr(schedule, "planned", None)
+    same_on = planned is None or np.array_equal(_on_used(packing, planned), planned.on)
+    if packing.moved == 0 and same_on:
         schedule.__dict__["plan"] = plan
         return schedule
-    moved = Schedule(problem, schedule.policy, schedule.lam,
-                     system_index_=np.asarray(packing.system, dtype=np.int64),
-                     solve_s=schedule.solve_s, params=dict(schedule.params))
+    if planned is not None:
+        moved = _moved_plan(schedule, packing)
+    else:
+        moved = Schedule(problem, schedule.policy, schedule.lam,
+                         system_index_=np.asarray(packing.system, dtype=np.int64),
+                         solve_s=schedule.solve_s, params=dict(schedule.params))
     broken = moved.violations()
     if broken:  # repair moved queries across a share bound: no executable plan is certified
         raise InfeasibleError("packing: the queries that do not pack onto replicas can only "
@@ -190,6 +247,35 @@ def executable_schedule(schedule: Any) -> Any:
                                    f"{res.method}+packing", res.lp_s)
     moved.__dict__["plan"] = plan
     return moved
+
+
+def _on_used(packing: Packing, planned: Any) -> np.ndarray:
+    """Replicas on per (system, slot) after packing: the plan's, plus any spare ones it used."""
+    used = np.zeros(packing.instances_on.shape, dtype=np.int64)
+    np.maximum.at(used, (packing.system, packing.slot), packing.replica + 1)
+    return np.maximum(np.asarray(planned.on, dtype=np.int64), used)
+
+
+def _moved_plan(schedule: Any, packing: Packing) -> Any:
+    """The planned schedule re-scored with the systems and slots repair chose."""
+    from ..planner.evaluate import evaluate
+    from ..planner.model import PlanResult
+    from ..planner.schedules import to_schedule
+
+    planned = schedule.planned
+    data = planned.data
+    n_s, n_t = data.n_systems, data.grid.n_slots
+    key = (data.tclasses.query_tclass * n_s + packing.system) * n_t + packing.slot
+    uniq, count = np.unique(key, return_counts=True)
+    k, rest = uniq // (n_s * n_t), uniq % (n_s * n_t)
+    s, t = rest // n_t, rest % n_t
+    on = _on_used(packing, planned)
+    ev = evaluate(data, k, s, t, count, on)
+    plan = PlanResult(data=data, policy=planned.policy, k=k, system=s, slot=t, count=count,
+                      on=on, evaluation=ev, lower_bound=planned.lower_bound,
+                      solve_s=planned.solve_s, method=f"{planned.method}+packing",
+                      info=planned.info)
+    return to_schedule(plan, schedule.policy)
 
 
 def write_plan(plan: Plan | pd.DataFrame, path: str | os.PathLike[str]) -> Path:

@@ -61,7 +61,7 @@ def assignment_table(query_ids, system_index: np.ndarray, system_names: list[str
 
 
 def write_assignment(path: str | os.PathLike[str], query_ids, system_index: np.ndarray,
-                     system_names: list[str]) -> Path:
+                     system_names: list[str], slot: np.ndarray | None = None) -> Path:
     """Write ``query_id, system`` rows (input order) to CSV or Parquet, atomically.
 
     Args:
@@ -69,6 +69,7 @@ def write_assignment(path: str | os.PathLike[str], query_ids, system_index: np.n
         query_ids: ids per query, (N,).
         system_index: system of each query, (N,).
         system_names: name of each system index.
+        slot: slot of each query (0-based), (N,): a third column ``slot``; None: none.
 
     Returns:
         The path written.
@@ -77,6 +78,10 @@ def write_assignment(path: str | os.PathLike[str], query_ids, system_index: np.n
         InputError: Parquet asked for without pyarrow installed.
     """
     table = assignment_table(query_ids, system_index, system_names)
+    if table is not None and slot is not None:
+        import pyarrow as pa
+
+        table = table.append_column("slot", pa.array(np.asarray(slot, dtype=np.int64)))
     with atomic_path(path) as tmp:
         if table is not None:
             _write_table(table, tmp, is_parquet(path), names=system_names)
@@ -84,8 +89,11 @@ def write_assignment(path: str | os.PathLike[str], query_ids, system_index: np.n
             raise InputError(f"{path}: writing Parquet needs pyarrow: pip install pyarrow")
         else:
             names = np.asarray(system_names, dtype=object)
-            pd.DataFrame({"query_id": np.asarray(query_ids, dtype=object),
-                          "system": names[np.asarray(system_index)]}).to_csv(tmp, index=False)
+            frame = pd.DataFrame({"query_id": np.asarray(query_ids, dtype=object),
+                                  "system": names[np.asarray(system_index)]})
+            if slot is not None:
+                frame["slot"] = np.asarray(slot, dtype=np.int64)
+            frame.to_csv(tmp, index=False)
     return Path(path)
 
 
@@ -109,7 +117,7 @@ def _write_table(table, tmp: Path, parquet: bool, names: list[str], header: bool
         return
     with open(tmp, "wb") as fh:
         if header:
-            fh.write(b"query_id,system\n")
+            fh.write((",".join(table.column_names) + "\n").encode())
         pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=False, quoting_style="none"))
 
 
@@ -141,10 +149,12 @@ def write_schedule(schedule, path: str | os.PathLike[str]) -> Path:
     """Write a :class:`~offline_sched.schedule.Schedule`'s assignment (input order).
 
     Ids not given in the workload are generated as ``q0, q1, …`` without building Python
-    strings per query.
+    strings per query. A schedule planned in more than one slot gains a ``slot`` column.
     """
     workload = schedule.problem.workload
     ids = workload.query_ids
     if ids is None:
         ids = generated_ids(0, len(workload))
-    return write_assignment(path, ids, schedule.system_index, list(schedule.problem.fleet.names))
+    slot = schedule.slot_index if getattr(schedule, "n_slots", 1) > 1 else None
+    return write_assignment(path, ids, schedule.system_index, list(schedule.problem.fleet.names),
+                            slot=slot)

@@ -6,13 +6,17 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InfeasibleError, InputError, OfflineSchedError
+from ..planner.settings import NO_PLANNING, PlanSettings
 from ..policies import PAPER_THRESHOLD, run_policy, small_and_gpu
 from ..problem import AssignmentProblem
 from ..schedule import Schedule
 
+J_PER_KWH = 3.6e6
+
 DEFAULT_POLICIES = ("milp", "threshold-input", "threshold-output", "threshold-product",
                     "all-gpu", "round-robin", "random", "greedy")
 REPORT_COLUMNS = ["policy", "lam", "feasible", "objective", "energy_kwh", "energy_j",
+                  "static_energy_kwh", "carbon_kg", "cost", "instances_on_max",
                   "runtime_s", "mean_runtime_s", "makespan_s",
                   "energy_saving_vs_all_gpu_pct", "reference_feasible", "solve_s", "gap",
                   "threshold", "queries", "clipped", "extrapolated"]
@@ -60,6 +64,9 @@ def run_policies(problem: AssignmentProblem, lam: float, policies: list[str] | N
 def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
     """Tabulate schedules: the report columns plus ``queries_<system>`` per system.
 
+    ``energy_kwh`` includes the static (idle and start-up) energy, ``static_energy_kwh``;
+    ``carbon_kg`` and ``cost`` are NaN without a carbon or price signal.
+
     ``energy_saving_vs_all_gpu_pct`` = 100·(E_all-gpu − E)/E_all-gpu when an ``all-gpu`` row
     is present (NaN otherwise); ``reference_feasible`` says whether that all-gpu schedule is
     itself feasible (same value on every row; missing without an all-gpu row): a saving
@@ -70,6 +77,9 @@ def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
     rows = []
     for s in schedules:
         row = dict(s.summary)
+        row["static_energy_kwh"] = float(row.get("static_energy_j", 0.0)  # type: ignore[arg-type]
+                                         ) / J_PER_KWH
+        row["carbon_kg"] = float(row.get("carbon_g", float("nan"))) / 1000.0  # type: ignore[arg-type]
         for name, q in zip(s.problem.fleet.names, s.counts.sum(axis=0), strict=True):
             row[f"queries_{name}"] = int(q)
         rows.append(row)
@@ -94,11 +104,15 @@ def report_frame(schedules: list[Schedule]) -> pd.DataFrame:
 
 
 def compare_problem(problem: AssignmentProblem, lam: float, policies: list[str] | None = None,
-                    *, infeasible: str = "raise", **options: object) -> pd.DataFrame:
+                    *, infeasible: str = "raise", settings: PlanSettings = NO_PLANNING,
+                    **options: object) -> pd.DataFrame:
     """Compare policies on a built problem (see :func:`offline_sched.compare`).
 
     A policy that cannot run on this fleet (e.g. an explicitly requested threshold on a fleet
-    without a non-GPU system) raises.
+    without a non-GPU system) raises. When the call plans in time (``settings``, see
+    :mod:`offline_sched.planner.settings`), every policy is scored as a plan with
+    provisioning, and the default policies gain ``always-on``, ``as-soon-as-possible`` and
+    ``wait-awhile`` (:mod:`offline_sched.planner.schedules`).
 
     Args:
         problem: the problem.
@@ -107,6 +121,7 @@ def compare_problem(problem: AssignmentProblem, lam: float, policies: list[str] 
         infeasible: ``raise``: an infeasible MILP raises :class:`InfeasibleError`;
             ``report``: every other policy is still reported, and the MILP row has
             ``feasible = False``, ``status = infeasible`` and the reason in ``reason``.
+        settings: planning settings (default: none; the fleet's may still plan in time).
         **options: passed to the policies (see :func:`run_policies`).
 
     Raises:
@@ -115,10 +130,22 @@ def compare_problem(problem: AssignmentProblem, lam: float, policies: list[str] 
     if infeasible not in ("raise", "report"):
         raise InputError(f"infeasible, value {infeasible!r}: expected 'raise' or 'report'")
     names = list(policies) if policies else default_policies(problem)
+    in_time = settings.active(problem)
+    if in_time and not policies:
+        from ..planner.schedules import default_plan_policies
+
+        names = default_plan_policies(names)
+    cache: dict = {}
     schedules: list[Schedule] = []
     failed: dict[str, str] = {}
     for name in names:
         try:
+            if in_time:
+                from ..planner.schedules import plan_policies
+
+                schedules.extend(plan_policies(problem, lam, [name], settings, cache,
+                                               **options))
+                continue
             schedules.extend(run_policies(problem, lam, [name], **options))
         except InfeasibleError as exc:
             if infeasible == "raise":

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..planner.schedules import default_plan_policies, plan_policies
+from ..planner.settings import NO_PLANNING, PlanSettings
 from ..policies import ONLY_PREFIX, run_policy
 from ..problem import AssignmentProblem, check_lam
 from ..schedule import Schedule
@@ -99,8 +101,13 @@ def token_accuracy(schedule: Schedule) -> float:
 def sweep(problem: AssignmentProblem, lams: Sequence[float], policies: Sequence[str] | None = None,
           *, seed: int = 0, solver: str = "highs", time_limit: float | None = None,
           gap_tol: float | None = None,
-          progress: Callable[[int, int, float], None] | None = None) -> pd.DataFrame:
+          progress: Callable[[int, int, float], None] | None = None,
+          settings: PlanSettings = NO_PLANNING) -> pd.DataFrame:
     """Run every policy at every λ: one row per (λ, policy).
+
+    When the call plans in time (``settings``, or the fleet's slots, idle power, signals or
+    the workload's windows; see :mod:`offline_sched.planner.settings`), every policy is a
+    plan with provisioning at each λ, as in :func:`~offline_sched.studies.compare_problem`.
 
     The MILP's HiGHS model is built once and re-solved per λ (warm start from the previous
     basis); the other policies are vectorised and cheap.
@@ -115,6 +122,7 @@ def sweep(problem: AssignmentProblem, lams: Sequence[float], policies: Sequence[
         time_limit: time limit per MILP solve [s].
         gap_tol: certified relative gap of the MILP (default 1e-6).
         progress: called as ``progress(i, n, lam)`` before the i-th of n λ values.
+        settings: planning settings (default: none).
 
     Returns:
         The report columns (``policy, lam, feasible, objective, energy_kwh, ...``),
@@ -129,14 +137,22 @@ def sweep(problem: AssignmentProblem, lams: Sequence[float], policies: Sequence[
     if not lam_list:
         raise InputError("sweep: no λ values given")
     names = list(policies) if policies else default_sweep_policies(problem)
-    highs = HighsSolver(problem, gap_tol) if "milp" in names and solver == "highs" else None
+    in_time = settings.active(problem)
+    if in_time and not policies:
+        names = default_plan_policies(names)
+    highs = (HighsSolver(problem, gap_tol) if "milp" in names and solver == "highs"
+             and not in_time else None)
     frames = []
     for i, lam in enumerate(lam_list):
         if progress is not None:
             progress(i, len(lam_list), lam)
-        scheds = [run_policy(name, problem, lam, seed=seed, solver=solver,
-                             time_limit=time_limit, gap_tol=gap_tol, highs=highs)
-                  for name in names]
+        if in_time:
+            scheds = plan_policies(problem, lam, names, settings, seed=seed, solver=solver,
+                                   time_limit=time_limit, gap_tol=gap_tol)
+        else:
+            scheds = [run_policy(name, problem, lam, seed=seed, solver=solver,
+                                 time_limit=time_limit, gap_tol=gap_tol, highs=highs)
+                      for name in names]
         frame = report_frame(scheds)
         frame["token_accuracy"] = [token_accuracy(s) for s in scheds]
         frames.append(frame)
