@@ -116,6 +116,13 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
 
     if engine == "dask":
         from ..engines.dask import solve_dask
+        from ..fleet import load_systems
+        from ..planner.settings import fleet_plans
+
+        if fleet_plans(load_systems(systems)):
+            raise CliError(f"{systems}: the fleet plans in time (slot_s, [grid], idle power, "
+                           "start-up energy or min_instances), which --engine dask does not; "
+                           "use --engine pandas", 2)
 
         sched = solve_dask(workload, systems, lam, out, time_limit=time_limit,
                            strict_range=strict_range, progress=progress,

@@ -62,14 +62,7 @@ class PlanSettings:
 
     def active(self, problem: AssignmentProblem) -> bool:
         """Whether this call on ``problem`` plans in time (see the module docstring)."""
-        if self.asked:
-            return True
-        fleet = problem.fleet
-        if getattr(fleet, "slot_s", None) is not None or getattr(fleet, "grid", None):
-            return True
-        if any(float(getattr(s, "idle_power_w", 0.0)) > 0
-               or float(getattr(s, "startup_energy_j", 0.0)) > 0
-               or int(getattr(s, "min_instances", 0)) > 0 for s in fleet):
+        if self.asked or fleet_plans(problem.fleet):
             return True
         wl = problem.workload
         return any(_has_values(getattr(wl, col, None)) for col in ("release_s", "deadline_s"))
@@ -79,6 +72,15 @@ class PlanSettings:
         return {"minimise": self.minimise or "energy", "carbon": self.carbon,
                 "price": self.price, "slot_s": self.slot_s, "start": self.start,
                 "time_format": self.time_format}
+
+
+def fleet_plans(fleet: object) -> bool:
+    """Whether the fleet itself asks for planning in time (slots, grid, provisioning)."""
+    if getattr(fleet, "slot_s", None) is not None or getattr(fleet, "grid", None):
+        return True
+    return any(float(getattr(s, "idle_power_w", 0.0)) > 0
+               or float(getattr(s, "startup_energy_j", 0.0)) > 0
+               or int(getattr(s, "min_instances", 0)) > 0 for s in fleet)  # type: ignore[attr-defined]
 
 
 def _has_values(values: object) -> bool:
