@@ -44,6 +44,8 @@ SHARED_CARBON = REPO.parent / "shared" / "data" / "grid" / "carbon_intensity_gb_
 START = "2020-05-15T00:00"
 IDLE_W = {"m1-pro": 8.0, "a100-llama": 54.0, "a100-mistral": 54.0, "v100": 40.0}
 LAM = 0.5
+GAP_TOL = 1e-5
+"""The planner's tolerance: the target gap (status ``optimal`` at or below it)."""
 
 CHILD = r"""
 import json, sys, time
@@ -69,7 +71,7 @@ prov = {s.name: Provisioning(idle_power_w=idle.get(s.name, 0.0), energy_includes
         for s in fl}
 res = plan(p, float(sys.argv[8]), slot_s=3600, provisioning=prov, minimise="carbon",
            carbon=carbon, start=start, release_s=rel, deadline_s=dl,
-           time_limit=float(sys.argv[9]))
+           time_limit=float(sys.argv[9]), gap_tol=float(sys.argv[10]))
 t_plan = time.perf_counter()
 res.assignment().to_csv(out, index=False)
 t_write = time.perf_counter()
@@ -146,7 +148,7 @@ def case(name: str, n: int, scale: float, windows: bool, workdir: Path, repeats:
         floors.append(run([sys.executable, "-c", FLOOR, str(src), str(workdir / "floor.csv")]))
         r = run([sys.executable, "-c", CHILD, str(src), str(fl), str(carbon), START,
                  str(workdir / "plan.csv"), "1" if windows else "0", json.dumps(IDLE_W),
-                 str(LAM), str(time_limit)])
+                 str(LAM), str(time_limit), str(GAP_TOL)])
         r.update(json.loads(r.pop("stdout").strip().splitlines()[-1]))
         runs.append(r)
     total = statistics.median(r["wall_s"] for r in runs)

@@ -117,7 +117,8 @@ class RestrictedLP:
         self.n_rows_total = self.n_prefix_rows + free.size
         self.col_k = np.zeros(0, dtype=np.int64)
         self.col_j = np.zeros(0, dtype=np.int64)
-        self.keys = np.zeros(0, dtype=np.int64)
+        self.present = np.zeros(rows.n * options.n, dtype=bool)
+        """Whether column (k, j) is in the LP, at ``k·J + j``."""
         self.h = new_highs()
         self._build(free)
         k, j = self._new_columns(*cols)
@@ -194,8 +195,8 @@ class RestrictedLP:
         ok = (j >= 0) & (self.row_pos[k] >= 0)
         k, j = k[ok], j[ok]
         ok = self.opt.allowed(self.rows, k, j)
-        keys = np.unique(k[ok] * self.opt.n + j[ok])
-        keys = keys[~np.isin(keys, self.keys, assume_unique=True)]
+        keys = k[ok] * self.opt.n + j[ok]
+        keys = np.unique(keys[~self.present[keys]])  # new ones only, then distinct
         return keys // self.opt.n, keys % self.opt.n
 
     def _add_columns(self, k: np.ndarray, j: np.ndarray) -> None:
@@ -215,7 +216,7 @@ class RestrictedLP:
                        np.column_stack(val).ravel().astype(np.float64))
         self.col_k = np.concatenate([self.col_k, k])
         self.col_j = np.concatenate([self.col_j, j])
-        self.keys = np.union1d(self.keys, k * self.opt.n + j)
+        self.present[k * self.opt.n + j] = True
 
     def free_rows(self, k: np.ndarray) -> None:
         """Move fixed rows into the LP (their loads leave the capacity rows' bounds)."""

@@ -1,0 +1,348 @@
+"""Whole queries and whole replicas for large models: a small repair MIP around the LP's plan.
+
+The restricted LP (:class:`~offline_sched.planner.lp.RestrictedLP`) of a large model has a
+basic optimum: every row but a few (at most about one per capacity and share row) sits whole
+on one option, and the replica-slots on N_j are fractional only where capacity does not bind.
+:func:`polish` keeps those whole placements and re-decides, as one MIP in a fresh, small HiGHS
+instance:
+
+* the *open* rows: the fractional (split) rows and, on every option they or a fractional N
+  touch, the :data:`OPEN_PER_OPTION` shortest rows placed there (swaps with them repack the
+  option's capacity into whole queries);
+* every N_j (integer, within the caller's bounds and at least what the kept rows need), and
+  the switch-ons when there is start-up energy.
+
+An open row may use its own options, its best option on each system at the LP's prices and
+every option in play. The MIP starts from a greedy rounding (floor, then each left-over query
+where it costs least, switching a replica on if it must), so a plan is at hand whatever the
+time limit. Kept rows and replica bounds make it a restriction: its value is an upper bound
+only; the certified gap comes from the caller's lower bound.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import SolverError
+from .highs import highspy_module, model_status, new_highs
+from .lp import LPSolution, RestrictedLP
+from .rounding import option_objective
+
+OPEN_PER_OPTION = 20
+"""Shortest rows per option in play that the repair MIP may move."""
+FILL_ROUNDS = 3
+"""Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
+FILL_PASSES = 4
+"""Greedy knapsack passes per option in :func:`fill_room`."""
+FILL_CANDIDATES = 20_000
+"""Most candidate queries sorted per knapsack pass (the densest)."""
+COLUMNS_PER_ROW = 12
+"""Options of least reduced cost an open row may move to."""
+FRACTION_TOL = 1e-6
+POLISH_TIME_S = 3.0
+"""Most seconds for the repair MIP (at most half the time left; the fill rounds follow)."""
+
+
+def _entries(lp: RestrictedLP, sol: LPSolution
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Current placements ``(k, j, x)`` (fixed rows and LP columns) and the fractional rows."""
+    fk = np.flatnonzero(sol.fixed_opt >= 0)
+    x = np.maximum(sol.x, 0.0)
+    frac = np.abs(x - np.rint(x)) > FRACTION_TOL
+    frac_rows = np.unique(sol.col_k[frac])
+    use = x > FRACTION_TOL
+    k = np.r_[fk, sol.col_k[use]]
+    j = np.r_[sol.fixed_opt[fk], sol.col_j[use]]
+    v = np.r_[lp.rows.count[fk], x[use]]
+    return k, j, v, frac_rows
+
+
+def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.ndarray,
+               play: np.ndarray) -> np.ndarray:
+    """Fractional rows and the shortest rows placed on each option in play."""
+    rows, opt = lp.rows, lp.opt
+    is_play = np.zeros(opt.n, dtype=bool)
+    is_play[play] = True
+    on_play = np.flatnonzero(is_play[j])
+    rt = rows.runtime[k[on_play], opt.system[j[on_play]]]
+    order = np.lexsort((rt, j[on_play]))  # by option, shortest first
+    jj = j[on_play][order]
+    first = np.searchsorted(jj, jj, side="left")
+    rank = np.arange(jj.size) - first
+    pick = on_play[order][rank < OPEN_PER_OPTION]
+    return np.union1d(frac_rows, k[pick])
+
+
+def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.ndarray,
+                j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed columns ``(k, j)`` of the open rows, sorted by row.
+
+    Each open row keeps its own options and gets the :data:`COLUMNS_PER_ROW` allowed options
+    of least reduced cost at the LP's prices (the moves a repair can afford) and the two
+    cheapest with replicas to spare.
+    """
+    opt = lp.opt
+    n_o, n_j = open_rows.size, opt.n
+    rk = np.repeat(open_rows, n_j)
+    rj = np.tile(np.arange(n_j), n_o)
+    ok = opt.allowed(lp.rows, rk, rj)
+    rc = np.where(ok, lp.pricer.values(rk, rj, sol.mu, sol.nu), np.inf).reshape(n_o, n_j)
+    top = min(COLUMNS_PER_ROW, n_j)
+    best = np.argpartition(rc, top - 1, axis=1)[:, :top]
+    good = np.isfinite(np.take_along_axis(rc, best, axis=1))
+    # and the two cheapest options with replicas to spare (room for whatever must move)
+    spare = np.where(sol.n_on < opt.n_hi - 0.5, rc, np.inf)
+    two = min(2, n_j)
+    room = np.argpartition(spare, two - 1, axis=1)[:, :two]
+    fine = np.isfinite(np.take_along_axis(spare, room, axis=1))
+    mine = np.isin(k, open_rows)
+    ck = np.r_[np.repeat(open_rows, top)[good.ravel()], np.repeat(open_rows, two)[fine.ravel()],
+               k[mine]]
+    cj = np.r_[best.ravel()[good.ravel()], room.ravel()[fine.ravel()], j[mine]]
+    keys = np.unique(ck * n_j + cj)
+    return keys // n_j, keys % n_j
+
+
+def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndarray,
+            x0: np.ndarray, base_load: np.ndarray, n_start: np.ndarray, n_hi: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Floor the open rows' LP values, then place each left-over query where it costs least.
+
+    Returns ``(x, N)`` or None when a query fits nowhere even with every replica on.
+    """
+    rows, opt = lp.rows, lp.opt
+    x = np.floor(x0 + FRACTION_TOL)
+    rt = rows.runtime[ck, opt.system[cj]]
+    cost = lp.pricer.costs(ck, cj)
+    busy = base_load + np.bincount(cj, weights=x * rt, minlength=opt.n)
+    n_on = np.maximum(n_start, np.ceil(busy / opt.replica_s - 1e-9)).astype(np.float64)
+    placed = np.bincount(ck, weights=x, minlength=rows.n)
+    left = np.zeros(rows.n)
+    left[open_rows] = rows.count[open_rows] - placed[open_rows]
+    starts = np.searchsorted(ck, np.arange(rows.n + 1))
+    for kk in np.flatnonzero(left > 0.5):  # loop over the few rows with left-overs
+        cols = np.arange(starts[kk], starts[kk + 1])
+        for _ in range(int(round(left[kk]))):
+            jc = cj[cols]
+            need = np.ceil((busy[jc] + rt[cols]) / opt.replica_s[jc] - 1e-9)
+            extra = np.maximum(need - n_on[jc], 0.0)
+            price = np.where(need <= n_hi[jc], cost[cols] + extra * opt.cost_n[jc], np.inf)
+            pick = int(np.argmin(price))
+            if not np.isfinite(price[pick]):
+                return None
+            c = cols[pick]
+            x[c] += 1
+            busy[cj[c]] += rt[c]
+            n_on[cj[c]] = max(n_on[cj[c]], need[pick])
+    return x, n_on
+
+
+def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray,
+           time_limit: float | None, abs_gap: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """An integral option plan from the restricted LP's solution (see the module docstring).
+
+    Args:
+        lp: the restricted LP that produced ``sol``.
+        sol: its solution (prices and values).
+        n_lo: least replica-slots per option.
+        n_hi: most replica-slots per option.
+        time_limit: seconds for the MIP and the fill rounds (None: no limit).
+        abs_gap: the MIP may stop this close to its own bound (objective units).
+
+    Returns:
+        ``(k, j, count, n_on, method)``.
+
+    Raises:
+        SolverError: no integral plan found (a left-over query fits nowhere).
+    """
+    t_start = time.perf_counter()
+    hs = highspy_module()
+    rows, opt = lp.rows, lp.opt
+    n_j = opt.n
+    k, j, v, frac_rows = _entries(lp, sol)
+    n_lp = np.asarray(sol.n_on, dtype=np.float64)
+    frac_n = np.abs(n_lp - np.rint(n_lp)) > FRACTION_TOL
+    frac_cols = np.isin(k, frac_rows)
+    play = np.union1d(np.unique(j[frac_cols]), np.flatnonzero(frac_n))
+    open_rows = _open_rows(lp, k, j, frac_rows, play)
+    keep = ~np.isin(k, open_rows)
+    kk, kj, kc = k[keep], j[keep], np.rint(v[keep]).astype(np.int64)
+    rt_keep = rows.runtime[kk, opt.system[kj]]
+    base_load = np.bincount(kj, weights=kc * rt_keep, minlength=n_j)
+    lo = np.maximum(n_lo, np.ceil(base_load / opt.replica_s - 1e-9))
+    hi = np.asarray(n_hi, dtype=np.float64)
+    if (lo > hi + 0.5).any():
+        raise SolverError("polish: the kept rows overflow an option")
+    ck, cj = _candidates(lp, sol, open_rows, k, j)
+    m = ck.size
+    # LP values of the open rows on their candidate columns (start of the greedy)
+    x0 = np.zeros(m)
+    keys = ck * n_j + cj
+    mine = ~keep
+    pos = np.searchsorted(keys, k[mine] * n_j + j[mine])
+    np.add.at(x0, pos, v[mine])
+    n_start = np.clip(np.ceil(n_lp - 1e-9), lo, hi)
+    start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi)
+    # the MIP: columns N (J), up (with start-up), x (m); rows capacity (J), shares, up, open
+    inf = hs.kHighsInf
+    h = new_highs()
+    rt = rows.runtime[ck, opt.system[cj]]
+    s_of = opt.system[cj]
+    n_s = rows.a.shape[1]
+    h.addVars(n_j, lo, hi)
+    c_up = lp.cost_up
+    n_up = 0 if c_up is None else n_j
+    if n_up:
+        h.addVars(n_up, np.zeros(n_up), hi)
+    h.addVars(m, np.zeros(m), rows.count[ck])
+    n_col = n_j + n_up + m
+    cost = np.r_[opt.cost_n, np.zeros(0) if c_up is None else c_up.ravel(),
+                 lp.pricer.costs(ck, cj)]
+    h.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
+    integer = np.array([hs.HighsVarType.kInteger] * (n_j + m))
+    icols = np.r_[np.arange(n_j), n_j + n_up + np.arange(m)].astype(np.int32)
+    h.changeColsIntegrality(icols.size, icols, integer)
+    xcol = n_j + n_up + np.arange(m)
+    # capacity: Σ r·x − L·N ≤ −base_load
+    order = np.argsort(cj, kind="stable")
+    cstart = np.searchsorted(cj[order], np.arange(n_j))
+    for jj in range(n_j):  # loop over options: one capacity row each
+        sel = order[cstart[jj]:cstart[jj + 1] if jj + 1 < n_j else m]
+        idx = np.r_[jj, xcol[sel]].astype(np.int32)
+        h.addRow(-inf, -base_load[jj], idx.size, idx, np.r_[-opt.replica_s[jj], rt[sel]])
+    if lp.share_lo is not None and lp.share_hi is not None:
+        cnt = np.bincount(opt.system[kj], weights=kc, minlength=n_s)
+        for s in range(n_s):  # loop over systems
+            sel = np.flatnonzero(s_of == s)
+            h.addRow(lp.share_lo[s] - cnt[s], lp.share_hi[s] - cnt[s], sel.size,
+                     xcol[sel].astype(np.int32), np.ones(sel.size))
+    if n_up:
+        n_g = opt.n_groups
+        for jj in range(n_j):  # up[j] ≥ N[j] − N[j−1] within each system
+            idx = [n_j + jj, jj] + ([jj - 1] if jj % n_g else [])
+            val = [1.0, -1.0] + ([1.0] if jj % n_g else [])
+            h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    rstart = np.searchsorted(ck, open_rows)
+    rend = np.searchsorted(ck, open_rows, side="right")
+    for r, a, b in zip(open_rows, rstart, rend, strict=True):  # loop over the open rows
+        h.addRow(rows.count[r], rows.count[r], int(b - a), xcol[a:b].astype(np.int32),
+                 np.ones(int(b - a)))
+    if start is not None:
+        vals = np.zeros(n_col)
+        vals[:n_j] = start[1]
+        if n_up:
+            n_g = opt.n_groups
+            prev = np.where(np.arange(n_j) % n_g > 0, np.r_[0.0, start[1][:-1]], 0.0)
+            vals[n_j:n_j + n_up] = np.maximum(start[1] - prev, 0.0)
+        vals[n_j + n_up:] = start[0]
+        hsol = hs.HighsSolution()
+        hsol.col_value = vals
+        hsol.value_valid = True
+        h.setSolution(hsol)
+    t_mip = POLISH_TIME_S if time_limit is None else min(POLISH_TIME_S, 0.5 * time_limit)
+    h.setOptionValue("time_limit", max(float(t_mip), 0.05))
+    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-12))
+    h.run()
+    info = h.getInfo()
+    found = info.primal_solution_status == 2 or model_status(h) == "optimal"
+    if found:
+        vals = np.asarray(h.getSolution().col_value)
+        x = np.rint(vals[n_j + n_up:])
+        n_on = np.rint(vals[:n_j])
+        method = "lp+polish"
+    elif start is not None:
+        x, n_on = start
+        method = "lp+round"
+    else:
+        raise SolverError("rounding: a left-over query fits nowhere")
+    nz = x > 0
+    plan = (np.r_[kk, ck[nz]], np.r_[kj, cj[nz]], np.r_[kc, x[nz].astype(np.int64)],
+            n_on.astype(np.int64))
+    value = option_objective(lp, *plan)
+    end = None if time_limit is None else t_start + time_limit
+    for _ in range(FILL_ROUNDS):  # loop over a few fill rounds, while they gain and time is left
+        if end is not None and time.perf_counter() > end:
+            break
+        filled = fill_room(lp, *plan)
+        better = option_objective(lp, *filled)
+        if better >= value - 1e-12 * abs(value):
+            break
+        plan, value = filled, better
+        method = method + "+fill" if not method.endswith("+fill") else method
+    return (*plan, method)
+
+
+def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_on: np.ndarray,
+              passes: int = FILL_PASSES) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                     np.ndarray]:
+    """Fill the room whole queries leave on the replicas on with queries that gain by it.
+
+    Rounding leaves each full option a few seconds short of its capacity; those seconds are
+    worth the option's capacity price. For each option with room, the queries placed
+    elsewhere that fit and cost less there move in, best gain per second first (a greedy
+    knapsack, a few vectorised passes per option). Moves stay within a system when there are
+    share bounds. Replicas that the moves leave idle are then switched off.
+
+    Returns:
+        ``(k, j, count, n_on)`` with the moves applied.
+    """
+    rows, opt = lp.rows, lp.opt
+    c = c.astype(np.int64).copy()
+    rt_all = rows.runtime[k]  # (entries, S)
+    busy = np.bincount(j, weights=c * rt_all[np.arange(k.size), opt.system[j]],
+                       minlength=opt.n)
+    cur_cost = lp.pricer.costs(k, j)
+    shares = lp.share_lo is not None
+    gf = opt.group_first[opt.group]
+    new_k, new_j, new_c = [], [], []
+    for jj in np.argsort(busy - opt.replica_s * n_on):  # loop over options, most room first
+        s = int(opt.system[jj])
+        for _ in range(passes):  # loop over a few knapsack passes
+            room = float(opt.replica_s[jj] * n_on[jj] - busy[jj])
+            if room <= 0:
+                break
+            cand = np.flatnonzero(rt_all[:, s] <= room)
+            kc = k[cand]
+            ok = ((c[cand] > 0) & (j[cand] != jj) & rows.eligible[kc, s]
+                  & (rows.first[kc] <= gf[jj]) & (gf[jj] <= rows.last[kc]))
+            if shares:
+                ok &= opt.system[j[cand]] == s
+            cand = cand[ok]
+            gain = cur_cost[cand] - (rows.a[k[cand], s] * opt.g[jj]
+                                     + lp.pricer.beta * rt_all[cand, s])
+            good = gain > 0
+            cand, gain = cand[good], gain[good]
+            if cand.size == 0:
+                break
+            r = np.maximum(rt_all[cand, s], 1e-12)
+            density = gain / r
+            if cand.size > FILL_CANDIDATES:  # the densest that could fill the room at all
+                top = np.argpartition(-density, FILL_CANDIDATES - 1)[:FILL_CANDIDATES]
+                cand, r, density = cand[top], r[top], density[top]
+            order = np.argsort(-density, kind="stable")
+            cand, r = cand[order], r[order]
+            n_fit = np.minimum(c[cand], np.floor(room / r))
+            load = np.cumsum(n_fit * r)
+            m = np.where(load <= room * (1 + 1e-12), n_fit, 0).astype(np.int64)
+            if not m.any():
+                break
+            moved = m > 0
+            src, e, mm = j[cand[moved]], cand[moved], m[moved]
+            c[e] -= mm
+            np.subtract.at(busy, src, mm * rt_all[e, opt.system[src]])
+            busy[jj] += float(mm @ r[moved])
+            new_k.append(k[e])
+            new_j.append(np.full(e.size, jj))
+            new_c.append(mm)
+    if new_k:
+        k = np.r_[k, np.concatenate(new_k)]
+        j = np.r_[j, np.concatenate(new_j)]
+        c = np.r_[c, np.concatenate(new_c)]
+    need = np.maximum(np.ceil(busy / opt.replica_s - 1e-9), opt.n_lo)
+    n_on = np.where(opt.cost_n > 0, np.minimum(n_on, need), n_on).astype(np.int64)
+    nz = c > 0
+    return k[nz], j[nz], c[nz], n_on
