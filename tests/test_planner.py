@@ -535,3 +535,44 @@ def test_fleet_file_planning_errors(tmp_path, edit, match):
     path.write_text(FLEET_FILE.replace(*edit))
     with pytest.raises(InputError, match=match):
         load_systems(path)
+
+
+LARGE_CASES = [  # seed, metric, startup, windows, lam, min_on
+    (20, "carbon", False, False, 0.5, False),
+    (21, "cost", False, True, 0.6, False),
+    (22, "carbon", True, False, 0.8, True),
+]
+
+
+@pytest.mark.parametrize("seed,metric,startup,windows,lam,min_on", LARGE_CASES)
+@pytest.mark.parametrize("time_limit", [None, 0.01])
+def test_large_path_certifies_against_oracle(monkeypatch, seed, metric, startup, windows, lam,
+                                             min_on, time_limit):
+    """Groups, fine LP, Benders and the repair MIP (forced on a small day) give a feasible plan
+    whose proven bound is below the per-query optimum and whose value is not — also when the
+    time limit cuts every stage short."""
+    monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
+    monkeypatch.setattr(relax, "COARSE_RATIOS", (2.0,))
+    inst = instance(seed, n=24, n_slots=4)
+    rng, p = inst["rng"], inst["problem"]
+    prov = random_prov(rng, p.n_systems, startup, min_on)
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    carbon = rng.uniform(80, 400, t_n)
+    price = rng.uniform(0.05, 0.3, t_n)
+    rel = dl = None
+    if windows:
+        a = rng.integers(0, t_n - 1, p.n_queries)
+        rel, dl = a * length, np.minimum(a + rng.integers(2, t_n + 1, p.n_queries), t_n) * length
+    want = oracle(inst, lam, prov, metric, carbon, price, rel, dl)
+    assert want is not None
+    res = plan(p, lam, slot_s=length, provisioning=prov, minimise=metric, carbon=carbon,
+               price=price, release_s=rel, deadline_s=dl, gap_tol=1e-9, time_limit=time_limit)
+    assert res.data.rows.n > 10 and res.method.startswith("lp+")
+    assert res.feasible, res.evaluation.violations
+    assert res.lower_bound <= want + 1e-9 * abs(want)
+    assert res.objective >= want - 1e-9 * abs(want)
+    assert res.gap == pytest.approx((res.objective - res.lower_bound) / abs(res.objective))
+    assert rescore(inst, res, lam, prov, metric, carbon, price) == pytest.approx(res.objective,
+                                                                                 rel=1e-9)
+    if time_limit is None:  # the whole pipeline on a small day: close to the optimum
+        assert res.objective <= want * (1 + 1e-2)

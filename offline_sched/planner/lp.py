@@ -34,6 +34,9 @@ from .highs import highspy_module, model_status, new_highs
 from .pricing import Priced, Pricer
 
 DUAL_RTOL = 1e-9
+DUAL_SIMPLEX = 1
+PRIMAL_SIMPLEX = 4
+"""HiGHS ``simplex_strategy`` values."""
 MAX_SIFT_ROUNDS = 200
 
 
@@ -255,11 +258,19 @@ class RestrictedLP:
         hi = self.opt.n_hi if n_on is None else np.asarray(n_on, dtype=np.float64)
         self.h.changeColsBounds(n_j, idx, lo, hi)
 
-    def run(self, time_limit: float | None = None) -> str:
-        """Solve the current restriction; return its status."""
+    def run(self, time_limit: float | None = None, primal: bool = False) -> str:
+        """Solve the current restriction; return its status.
+
+        Args:
+            time_limit: seconds.
+            primal: use primal simplex (warm after columns were added: the basis stays
+                primal feasible); else dual simplex (warm after bounds changed).
+        """
         self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
                               if time_limit is not None else self.hs.kHighsInf)
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
         self.h.run()
+        self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)  # HiGHS's default again
         self.rounds += 1
         return model_status(self.h)
 
@@ -290,7 +301,7 @@ class RestrictedLP:
                 max(deadline - time.perf_counter(), 0.05)
             limit = left if time_limit is None else (time_limit if left is None
                                                      else min(time_limit, left))
-            status = self.run(limit)
+            status = self.run(limit, primal=last is not None)
             if status == "infeasible":
                 raise SolverError("infeasible share bounds")
             if status == "time-limit" and last is not None:

@@ -26,6 +26,8 @@ from .polish import polish
 from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
 
+GROW_SHARE = 0.7
+"""Share of the time limit by which a restricted LP that overflows stops growing."""
 LARGE_BENDERS_TOL = 2.5
 """Large models: Benders stops when its replica counts are within this many tenths of the
 tolerance of the bound (the rounding of whole queries needs the rest)."""
@@ -132,7 +134,12 @@ def solve_options(data: PlanData, time_limit: float | None = None,
     lp, sol = rel.lp, rel.sol
     tol = OVERFLOW_TOL * np.maximum(data.options.replica_s, 1.0)
     if (sol.overflow > tol).any() and not sol.exact:  # a restriction overflows: grow it
-        sol = lp.sift(time_limit, max_free=4 * MAX_FREE)
+        end = None if time_limit is None else start + GROW_SHARE * time_limit
+        try:
+            sol = lp.sift(_left(None if time_limit is None else start + time_limit),
+                          max_free=4 * MAX_FREE, deadline=end)
+        except SolverError:  # out of time: the restriction's overflow stands (error below)
+            pass
     t_lp = time.perf_counter() - start
     if (sol.overflow > tol).any():
         if sol.exact:
