@@ -75,6 +75,27 @@ def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.nda
     return np.union1d(frac_rows, k[pick])
 
 
+def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray,
+                   n_hi: np.ndarray) -> np.ndarray:
+    """Rows to move off options whose placed load exceeds every replica (longest first).
+
+    Only a restricted LP stopped early (out of time) leaves such overflow.
+    """
+    rows, opt = lp.rows, lp.opt
+    load = v * rows.runtime[k, opt.system[j]]
+    over = np.bincount(j, weights=load, minlength=opt.n) - opt.replica_s * n_hi
+    hit = np.flatnonzero(over > 0)
+    if hit.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = []
+    for jj in hit:  # loop over the overflowing options
+        at = np.flatnonzero(j == jj)
+        at = at[np.argsort(-load[at], kind="stable")]
+        n_take = int(np.searchsorted(np.cumsum(load[at]), over[jj])) + 1
+        out.append(k[at[:n_take]])
+    return np.unique(np.concatenate(out))
+
+
 def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.ndarray,
                 j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Allowed columns ``(k, j)`` of the open rows, sorted by row.
@@ -107,36 +128,46 @@ def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.
 
 def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndarray,
             x0: np.ndarray, base_load: np.ndarray, n_start: np.ndarray, n_hi: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray] | None:
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Floor the open rows' LP values, then place each left-over query where it costs least.
 
-    Returns ``(x, N)`` or None when a query fits nowhere even with every replica on.
+    A left-over query may go to any option its row allows (switching replicas on if it must).
+
+    Returns:
+        ``(x on the candidate columns, (k, j) of the extra columns used, N)``, or None when
+        a query fits nowhere even with every replica on.
     """
     rows, opt = lp.rows, lp.opt
     x = np.floor(x0 + FRACTION_TOL)
     rt = rows.runtime[ck, opt.system[cj]]
-    cost = lp.pricer.costs(ck, cj)
     busy = base_load + np.bincount(cj, weights=x * rt, minlength=opt.n)
+    full = busy > opt.replica_s * n_hi * (1 + 1e-12)  # an LP stopped while overflowing
+    if full.any():  # its queries there start over
+        x[full[cj]] = 0.0
+        busy = base_load + np.bincount(cj, weights=x * rt, minlength=opt.n)
     n_on = np.maximum(n_start, np.ceil(busy / opt.replica_s - 1e-9)).astype(np.float64)
     placed = np.bincount(ck, weights=x, minlength=rows.n)
     left = np.zeros(rows.n)
     left[open_rows] = rows.count[open_rows] - placed[open_rows]
-    starts = np.searchsorted(ck, np.arange(rows.n + 1))
-    for kk in np.flatnonzero(left > 0.5):  # loop over the few rows with left-overs
-        cols = np.arange(starts[kk], starts[kk + 1])
-        for _ in range(int(round(left[kk]))):
-            jc = cj[cols]
-            need = np.ceil((busy[jc] + rt[cols]) / opt.replica_s[jc] - 1e-9)
-            extra = np.maximum(need - n_on[jc], 0.0)
-            price = np.where(need <= n_hi[jc], cost[cols] + extra * opt.cost_n[jc], np.inf)
+    js = np.arange(opt.n)
+    added: list[tuple[int, int]] = []
+    for kk in np.flatnonzero(left > 0.5):  # loop over the rows with left-overs
+        kv = np.full(opt.n, kk)
+        allowed = opt.allowed(rows, kv, js)
+        r_k = rows.runtime[kk, opt.system]
+        cost = lp.pricer.costs(kv, js)
+        for _ in range(int(round(left[kk]))):  # loop over its left-over queries
+            need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
+            extra = np.maximum(need - n_on, 0.0)
+            price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
             pick = int(np.argmin(price))
             if not np.isfinite(price[pick]):
                 return None
-            c = cols[pick]
-            x[c] += 1
-            busy[cj[c]] += rt[c]
-            n_on[cj[c]] = max(n_on[cj[c]], need[pick])
-    return x, n_on
+            added.append((int(kk), pick))
+            busy[pick] += r_k[pick]
+            n_on[pick] = max(n_on[pick], need[pick])
+    pairs = np.array(added, dtype=np.int64).reshape(-1, 2)
+    return x, pairs, n_on
 
 
 def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray,
@@ -167,7 +198,8 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     frac_n = np.abs(n_lp - np.rint(n_lp)) > FRACTION_TOL
     frac_cols = np.isin(k, frac_rows)
     play = np.union1d(np.unique(j[frac_cols]), np.flatnonzero(frac_n))
-    open_rows = _open_rows(lp, k, j, frac_rows, play)
+    open_rows = np.union1d(_open_rows(lp, k, j, frac_rows, play),
+                           _overflow_rows(lp, k, j, v, n_hi))
     keep = ~np.isin(k, open_rows)
     kk, kj, kc = k[keep], j[keep], np.rint(v[keep]).astype(np.int64)
     rt_keep = rows.runtime[kk, opt.system[kj]]
@@ -186,6 +218,16 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     np.add.at(x0, pos, v[mine])
     n_start = np.clip(np.ceil(n_lp - 1e-9), lo, hi)
     start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi)
+    x_start = n_start_on = None
+    if start is not None:  # the columns the greedy used join the MIP's
+        x_floor, pairs, n_start_on = start
+        add = pairs[:, 0] * n_j + pairs[:, 1]
+        keys2 = np.union1d(keys, add)
+        x_start = np.zeros(keys2.size)
+        x_start[np.searchsorted(keys2, keys)] = x_floor
+        np.add.at(x_start, np.searchsorted(keys2, add), 1.0)
+        ck, cj = keys2 // n_j, keys2 % n_j
+        m = ck.size
     # the MIP: columns N (J), up (with start-up), x (m); rows capacity (J), shares, up, open
     inf = hs.kHighsInf
     h = new_highs()
@@ -230,14 +272,14 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     for r, a, b in zip(open_rows, rstart, rend, strict=True):  # loop over the open rows
         h.addRow(rows.count[r], rows.count[r], int(b - a), xcol[a:b].astype(np.int32),
                  np.ones(int(b - a)))
-    if start is not None:
+    if x_start is not None and n_start_on is not None:
         vals = np.zeros(n_col)
-        vals[:n_j] = start[1]
+        vals[:n_j] = n_start_on
         if n_up:
             n_g = opt.n_groups
-            prev = np.where(np.arange(n_j) % n_g > 0, np.r_[0.0, start[1][:-1]], 0.0)
-            vals[n_j:n_j + n_up] = np.maximum(start[1] - prev, 0.0)
-        vals[n_j + n_up:] = start[0]
+            prev = np.where(np.arange(n_j) % n_g > 0, np.r_[0.0, n_start_on[:-1]], 0.0)
+            vals[n_j:n_j + n_up] = np.maximum(n_start_on - prev, 0.0)
+        vals[n_j + n_up:] = x_start
         hsol = hs.HighsSolution()
         hsol.col_value = vals
         hsol.value_valid = True
@@ -254,8 +296,8 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         x = np.rint(vals[n_j + n_up:])
         n_on = np.rint(vals[:n_j])
         method = "lp+polish"
-    elif start is not None:
-        x, n_on = start
+    elif x_start is not None and n_start_on is not None:
+        x, n_on = x_start, n_start_on
         method = "lp+round"
     else:
         raise SolverError("rounding: a left-over query fits nowhere")

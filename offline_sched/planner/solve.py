@@ -23,6 +23,7 @@ from .data import PlanData
 from .highs import highspy_module, model_status, new_highs
 from .lp import LPSolution, RestrictedLP
 from .polish import polish
+from .pricing import Pricer
 from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
 
@@ -93,6 +94,21 @@ def lower_bound(data: PlanData, sol: LPSolution) -> float:
     return d + replica_term_min(data, mu)
 
 
+def capped_bound(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray) -> float:
+    """The best Lagrangian bound over a few cappings of ``mu`` (and zero prices).
+
+    Prices of an LP stopped while it still overflows carry the overflow penalty, which makes
+    ``D + h`` useless; any prices μ ≥ 0 bound the MILP, so capped ones are tried instead.
+    """
+    best = -np.inf
+    caps = np.r_[0.0, np.quantile(mu, [0.25, 0.5, 0.75, 0.9])]
+    for cap in np.unique(caps):  # loop over a few caps
+        m = np.minimum(mu, cap)
+        d = pricer.dual_value(pricer.price(m, nu), nu, data.share_lo, data.share_hi)
+        best = max(best, d + replica_term_min(data, m))
+    return best
+
+
 def diagnose(data: PlanData, overflow: np.ndarray) -> str:
     """Name the slots and systems short of capacity, in seconds and replicas."""
     opt = data.options
@@ -141,9 +157,10 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         except SolverError:  # out of time: the restriction's overflow stands (error below)
             pass
     t_lp = time.perf_counter() - start
-    if (sol.overflow > tol).any():
-        if sol.exact:
-            raise InfeasibleError(diagnose(data, sol.overflow))
+    overflows = bool((sol.overflow > tol).any())
+    if overflows and sol.exact:
+        raise InfeasibleError(diagnose(data, sol.overflow))
+    if overflows and rel.groups is None:
         raise SolverError("no feasible plan found within the planner's limits; try a longer "
                           "time_limit")
     bound = lp_bound = lower_bound(data, sol)
@@ -151,6 +168,8 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         g_sol = rel.groups[1]
         bound = max(bound, replica_term_min(data, g_sol.mu) + cut_constant(
             data, g_sol, rel.pricer))
+        if (g_sol.overflow > tol).any() or overflows:  # penalty-level prices bound badly
+            bound = max(bound, capped_bound(data, rel.pricer, g_sol.mu, g_sol.nu))
         lp_bound = bound
     lp_value = sol.objective
     opt = data.options
@@ -162,9 +181,8 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         k, j, c, n_on, method, bound, rounds = _round_full(data, lp, sol, bound, gap_tol,
                                                            deadline, replicas_cost)
     else:
-        k, j, c, n_on, method, bound, rounds, sol = _round_large(data, rel, sol, bound,
-                                                                 gap_tol, deadline,
-                                                                 replicas_cost)
+        k, j, c, n_on, method, bound, rounds, sol = _round_large(
+            data, rel, sol, bound, gap_tol, deadline, replicas_cost and not overflows)
     info = {"lp_s": t_lp, "round_s": time.perf_counter() - start - t_lp,
             "lp_objective": lp_value, "lp_bound": lp_bound,
             "lp_rounds": sol.rounds, "benders_rounds": rounds,
