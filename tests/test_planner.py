@@ -576,3 +576,46 @@ def test_large_path_certifies_against_oracle(monkeypatch, seed, metric, startup,
                                                                                  rel=1e-9)
     if time_limit is None:  # the whole pipeline on a small day: close to the optimum
         assert res.objective <= want * (1 + 1e-2)
+
+
+def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
+    """fill_room on a plan with room made on purpose: it gains, keeps every count, every
+    capacity and every window, and switches off what it empties."""
+    from offline_sched.planner.polish import fill_room
+    from offline_sched.planner.rounding import option_objective
+
+    rng = np.random.default_rng(31)
+    n, t_n = 3000, 3
+    fleet, raw = make_fleet(rng, 2, 1.0, limit=False)
+    tin = rng.integers(1, 200, n)
+    tout = rng.integers(1, 100, n)
+    e, r, ok = raw_costs(raw, tin, tout)
+    slot = feasible_slot(raw, r, ok, t_n, 0.9)
+    fleet = Fleet(tuple(replace(s, window_s=slot * t_n) for s in fleet))
+    p = build_problem(load_workload(pd.DataFrame({"input_tokens": tin, "output_tokens": tout})),
+                      fleet)
+    data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
+                   provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    lp = relax.solve_relaxation(data).lp
+    opt, rows = data.options, data.rows
+    # every class on its second-cheapest option, one replica more than it needs everywhere
+    cost = np.stack([lp.pricer.costs(np.arange(rows.n), np.full(rows.n, jj))
+                     for jj in range(opt.n)], axis=1)
+    allowed = np.stack([opt.allowed(rows, np.arange(rows.n), np.full(rows.n, jj))
+                        for jj in range(opt.n)], axis=1)
+    cost = np.where(allowed, cost, np.inf)
+    order = np.argsort(cost, axis=1)
+    k = np.arange(rows.n)
+    j = order[:, 1]  # second best everywhere: room on the best options
+    c = rows.count.astype(np.int64)
+    busy = np.bincount(j, weights=c * rows.runtime[k, opt.system[j]], minlength=opt.n)
+    n_on = np.ceil(busy / opt.replica_s).astype(np.int64) + 1
+    before = option_objective(lp, k, j, c, n_on)
+    k2, j2, c2, n2 = fill_room(lp, k, j, c, n_on)
+    after = option_objective(lp, k2, j2, c2, n2)
+    assert after < before
+    busy2 = np.bincount(j2, weights=c2 * rows.runtime[k2, opt.system[j2]], minlength=opt.n)
+    assert (busy2 <= opt.replica_s * n2 * (1 + 1e-12)).all()
+    assert (n2 <= n_on).all() and (n2 >= opt.n_lo).all()
+    assert (np.bincount(k2, weights=c2, minlength=rows.n) == rows.count).all()
+    assert opt.allowed(rows, k2, j2).all()

@@ -276,7 +276,7 @@ class RestrictedLP:
 
     def sift(self, time_limit: float | None = None, max_free: int | None = None,
              deadline: float | None = None, stop_on_overflow: bool = False,
-             wide: bool = True) -> LPSolution:
+             wide: bool = True, until_feasible: bool = False) -> LPSolution:
         """Solve, price all rows, grow the restriction until nothing prices out.
 
         Args:
@@ -290,6 +290,8 @@ class RestrictedLP:
                 valid bound; used to price out infeasible replica counts cheaply).
             wide: add, for each row that prices out, its best option on every system (fewer
                 rounds) rather than only its best one.
+            until_feasible: return as soon as an LP has no overflow (``exact = False``): a
+                restriction that overflowed is grown only until it holds a plan.
 
         Raises:
             SolverError: HiGHS failed or ran out of time, or the LP is infeasible (only share
@@ -325,6 +327,9 @@ class RestrictedLP:
             fk = np.flatnonzero(~free)
             ref[fk] = self.pricer.values(fk, self.fixed_opt[fk], mu, nu)
             last = self._solution(sol, mu, nu, priced, exact=False)  # before the LP grows
+            if until_feasible and not (last.overflow > 1e-6 * np.maximum(
+                    self.opt.replica_s, 1.0)).any():
+                return last
             tol = DUAL_RTOL * np.maximum(np.abs(ref), np.abs(priced.value)) + 1e-300
             excess = ref - priced.value
             viol = excess > tol

@@ -49,6 +49,8 @@ REFINE_SHARE = 0.45
 """Share of the time limit for the group LPs (the first is awaited up to the whole limit)."""
 FINE_SHARE = 0.6
 """Share of the time limit by which the fine LP's sifting stops."""
+RELIEF = 1e-4
+"""Fixed load may fill an option up to this share short of every replica (see _relieve)."""
 PENALTY_FACTOR = 1e3
 
 
@@ -151,6 +153,35 @@ def _proportional(csol: LPSolution, bins: Rows, groups: np.ndarray, count: np.nd
     pick = np.minimum(np.searchsorted(glob_end, glob_pos, side="left"), ck.size - 1)
     out = np.empty(groups.size, dtype=np.int64)
     out[order] = cj[pick]
+    return out
+
+
+def _relieve(data: PlanData, pricer: Pricer, gsol: LPSolution, fixed_opt: np.ndarray
+             ) -> np.ndarray:
+    """Free fixed classes on options whose fixed load alone exceeds every replica.
+
+    Classes fixed by the group plan's proportions carry their own runtimes, not the group's
+    mean, so a full option can end up a little over; the closest calls there (least margin
+    at the group LP's prices) are freed until the fixed load fits :data:`RELIEF` short of
+    the capacity, so that the fine LP need not overflow.
+    """
+    rows, opt = data.rows, data.options
+    fk = np.flatnonzero(fixed_opt >= 0)
+    fj = fixed_opt[fk]
+    load = rows.count[fk] * rows.runtime[fk, opt.system[fj]]
+    total = np.bincount(fj, weights=load, minlength=opt.n)
+    cap = opt.replica_s * opt.n_hi * (1 - RELIEF)
+    hit = np.flatnonzero(total > cap)
+    if hit.size == 0:
+        return fixed_opt
+    margin = pricer.price(gsol.mu, gsol.nu, margin=True).margin
+    assert margin is not None
+    out = fixed_opt.copy()
+    for jj in hit:  # loop over the overloaded options
+        at = np.flatnonzero(fj == jj)
+        at = at[np.argsort(margin[fk[at]], kind="stable")]
+        n_take = int(np.searchsorted(np.cumsum(load[at]), total[jj] - cap[jj])) + 1
+        out[fk[at[:n_take]]] = -1
     return out
 
 
@@ -329,9 +360,13 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
         fixed_opt = np.where(free, -1, main_of)
     else:
         fixed_opt = np.where(free, -1, main[groups])
+    fixed_opt = _relieve(data, pricer, gsol, fixed_opt)
+    free = fixed_opt < 0
     fk = np.flatnonzero(free)
     priced = pricer.price(gsol.mu, gsol.nu)
-    cols = (np.r_[fk, fk], np.r_[priced.option[fk], main[groups[fk]]])
+    best = pricer.per_system(gsol.mu, gsol.nu)[fk]  # each free class's best on every system
+    cols = (np.r_[fk, fk, np.repeat(fk, best.shape[1])],
+            np.r_[priced.option[fk], main[groups[fk]], best.ravel()])
     lp = _lp(rows, data, pricer, fixed_opt, cols)
     deadline = time.perf_counter() + FINE_SIFT_S
     limit = None

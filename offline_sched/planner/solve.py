@@ -153,7 +153,7 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         end = None if time_limit is None else start + GROW_SHARE * time_limit
         try:
             sol = lp.sift(_left(None if time_limit is None else start + time_limit),
-                          max_free=4 * MAX_FREE, deadline=end)
+                          max_free=2 * MAX_FREE, deadline=end, until_feasible=True)
         except SolverError:  # out of time: the restriction's overflow stands (error below)
             pass
     t_lp = time.perf_counter() - start
