@@ -409,15 +409,9 @@ def test_input_errors(tmp_path, kwargs, match):
         plan(p, 0.5, **kwargs)
 
 
-def test_scale_path_matches_direct_lp(monkeypatch):
-    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
-    from offline_sched.planner.solve import lower_bound
-
-    rng = np.random.default_rng(12)
-    n, t_n = 6000, 4
-    fleet, raw = make_fleet(rng, 2, 1.0)
-    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
-    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+def busy_day(rng, tin, tout, t_n, limit):
+    """Two systems at 90 % of capacity over ``t_n`` slots, a carbon day, idle power 20 W."""
+    fleet, raw = make_fleet(rng, 2, 1.0, limit=limit)
     e, r, ok = raw_costs(raw, tin, tout)
     slot = feasible_slot(raw, r, ok, t_n, 0.9)
     fleet = Fleet(tuple(replace(s, window_s=slot * t_n) for s in fleet))
@@ -425,6 +419,18 @@ def test_scale_path_matches_direct_lp(monkeypatch):
                       fleet)
     data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
                    provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    return p, data, slot
+
+
+def test_scale_path_matches_direct_lp(monkeypatch):
+    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
+    from offline_sched.planner.solve import lower_bound
+
+    rng = np.random.default_rng(12)
+    n = 6000
+    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
+    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+    p, data, slot = busy_day(rng, tin, tout, 4, limit=True)
     rel = relax.solve_relaxation(data)
     lp, direct = rel.lp, rel.sol
     assert lp.complete and direct.exact
@@ -585,17 +591,8 @@ def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
     from offline_sched.planner.rounding import option_objective
 
     rng = np.random.default_rng(31)
-    n, t_n = 3000, 3
-    fleet, raw = make_fleet(rng, 2, 1.0, limit=False)
-    tin = rng.integers(1, 200, n)
-    tout = rng.integers(1, 100, n)
-    e, r, ok = raw_costs(raw, tin, tout)
-    slot = feasible_slot(raw, r, ok, t_n, 0.9)
-    fleet = Fleet(tuple(replace(s, window_s=slot * t_n) for s in fleet))
-    p = build_problem(load_workload(pd.DataFrame({"input_tokens": tin, "output_tokens": tout})),
-                      fleet)
-    data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
-                   provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    _, data, _ = busy_day(rng, rng.integers(1, 200, 3000), rng.integers(1, 100, 3000), 3,
+                          limit=False)
     lp = relax.solve_relaxation(data).lp
     opt, rows = data.options, data.rows
     # every class on its second-cheapest option, one replica more than it needs everywhere
