@@ -32,6 +32,10 @@ from .rounding import option_objective
 
 OPEN_PER_OPTION = 20
 """Shortest rows per option in play that the repair MIP may move."""
+MIP_MAX_COLUMNS = 15_000
+"""About the largest repair MIP: HiGHS's root cut separation, which checks neither its time
+limit nor its interrupt callbacks, grows steeply beyond (measured: 3 s at 17k columns, 30+ s
+at 26k on the 10^6-query benchmark)."""
 FILL_ROUNDS = 3
 """Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
 FILL_PASSES = 4
@@ -61,7 +65,11 @@ def _entries(lp: RestrictedLP, sol: LPSolution
 
 def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.ndarray,
                play: np.ndarray) -> np.ndarray:
-    """Fractional rows and the shortest rows placed on each option in play."""
+    """Fractional rows and the shortest rows placed on each option in play.
+
+    At most :data:`OPEN_PER_OPTION` per option, fewer where the MIP would otherwise exceed
+    about :data:`MIP_MAX_COLUMNS` columns.
+    """
     rows, opt = lp.rows, lp.opt
     is_play = np.zeros(opt.n, dtype=bool)
     is_play[play] = True
@@ -71,8 +79,27 @@ def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.nda
     jj = j[on_play][order]
     first = np.searchsorted(jj, jj, side="left")
     rank = np.arange(jj.size) - first
-    pick = on_play[order][rank < OPEN_PER_OPTION]
+    room = (MIP_MAX_COLUMNS / COLUMNS_PER_ROW - frac_rows.size) / max(play.size, 1)
+    per = int(np.clip(room, 2, OPEN_PER_OPTION))
+    pick = on_play[order][rank < per]
     return np.union1d(frac_rows, k[pick])
+
+
+def _interrupt_at(h, end: float) -> None:
+    """Stop HiGHS at ``end`` (``time.perf_counter()``) wherever it is.
+
+    HiGHS checks its own time limit between MIP nodes, not inside the root's cut separation,
+    which on these models can run for tens of seconds; its interrupt callbacks (highspy ≥ 1.8)
+    are checked in every simplex iteration too.
+    """
+    def stop(event) -> None:
+        if time.perf_counter() > end:
+            event.interrupt()
+
+    for name in ("cbMipInterrupt", "cbSimplexInterrupt"):
+        callback = getattr(h, name, None)
+        if callback is not None:
+            callback.subscribe(stop)
 
 
 def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray,
@@ -288,6 +315,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     h.setOptionValue("time_limit", max(float(t_mip), 0.05))
     h.setOptionValue("mip_rel_gap", 1e-9)
     h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-12))
+    _interrupt_at(h, time.perf_counter() + t_mip)
     h.run()
     info = h.getInfo()
     found = info.primal_solution_status == 2 or model_status(h) == "optimal"
