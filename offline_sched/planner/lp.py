@@ -127,6 +127,12 @@ class RestrictedLP:
         k, j = self._new_columns(*cols)
         self._add_columns(k, j)
         self.rounds = 0
+        self.cold_s: float | None = None
+        """Seconds of the first solve (from scratch)."""
+        self.primal_ok = True
+        """Whether re-solves after added columns use primal simplex: warm, and on the
+        benchmark's no-window day about 1.5× faster than dual; but where it turns out slower
+        than the first solve from scratch (wide windows: many columns per row), dual it is."""
         self.complete = False
         """Whether every allowed column of every row is in the LP (set by the caller)."""
         self.frozen: tuple[np.ndarray, np.ndarray] | None = None
@@ -268,9 +274,16 @@ class RestrictedLP:
         """
         self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
                               if time_limit is not None else self.hs.kHighsInf)
+        primal = primal and self.primal_ok
         self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
+        start = time.perf_counter()
         self.h.run()
+        took = time.perf_counter() - start
         self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)  # HiGHS's default again
+        if self.cold_s is None:
+            self.cold_s = took
+        elif primal and took > self.cold_s:  # warm primal slower than a cold solve: stop
+            self.primal_ok = False
         self.rounds += 1
         return model_status(self.h)
 

@@ -45,9 +45,9 @@ FINE_SIFT_S = 2.0
 bound are already within :data:`REFINE_GAP`; the first fine LP is always awaited)."""
 """Seconds of sifting before the restricted LP's optimum is taken as it is (the gap then
 says how far from the LP optimum it may be)."""
-REFINE_SHARE = 0.45
+REFINE_SHARE = 0.6
 """Share of the time limit for the group LPs (the first is awaited up to the whole limit)."""
-FINE_SHARE = 0.6
+FINE_SHARE = 0.75
 """Share of the time limit by which the fine LP's sifting stops."""
 RELIEF = 1e-4
 """Fixed load may fill an option up to this share short of every replica (see _relieve)."""

@@ -27,7 +27,7 @@ from .pricing import Pricer
 from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
 
-GROW_SHARE = 0.7
+GROW_SHARE = 0.8
 """Share of the time limit by which a restricted LP that overflows stops growing."""
 LARGE_BENDERS_TOL = 2.5
 """Large models: Benders stops when its replica counts are within this many tenths of the
