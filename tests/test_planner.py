@@ -587,7 +587,7 @@ def test_large_path_certifies_against_oracle(monkeypatch, seed, metric, startup,
 def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
     """fill_room on a plan with room made on purpose: it gains, keeps every count, every
     capacity and every window, and switches off what it empties."""
-    from offline_sched.planner.polish import fill_room
+    from offline_sched.planner.fill import fill_room
     from offline_sched.planner.rounding import option_objective
 
     rng = np.random.default_rng(31)
