@@ -437,10 +437,11 @@ def test_scale_path_matches_direct_lp(monkeypatch):
     monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
     monkeypatch.setattr(relax, "COARSE_RATIOS", (1.5,))
     monkeypatch.setattr(relax, "REFINE_INDIVIDUAL", 20)
-    groups, _, gsol, gap = relax.refine_groups(data, relax.Pricer(data.rows, data.options,
+    groups, _, gsol, gap, best = relax.refine_groups(data, relax.Pricer(data.rows, data.options,
                                                                data.beta), None)
     assert groups.max() + 1 < p.classes.n_classes  # still grouped
     assert gap <= relax.REFINE_GAP
+    assert best <= direct.objective * (1 + 1e-9)  # the best round's bound is a bound
     assert direct.objective <= gsol.objective <= direct.objective * (1 + 2 * relax.REFINE_GAP)
     rel2 = relax.solve_relaxation(data)
     lp2, sifted = rel2.lp, rel2.sol

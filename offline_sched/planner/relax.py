@@ -224,7 +224,7 @@ def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
 
 def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
                   refine_gap: float = REFINE_GAP
-                  ) -> tuple[np.ndarray, RestrictedLP, LPSolution, float]:
+                  ) -> tuple[np.ndarray, RestrictedLP, LPSolution, float, float]:
     """Aggregated LPs over groups of classes, regrouped by the classes' own best options.
 
     Start from coarse bins; after each group LP, price every class at its duals (the
@@ -234,7 +234,8 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
     :data:`REFINE_SHARE` of the time limit.
 
     Returns:
-        ``(group of each class, last group LP, its solution, its Lagrangian gap)``.
+        ``(group of each class, last group LP, its solution, its Lagrangian gap, the best
+        Lagrangian bound over the rounds)``.
     """
     from .solve import lower_bound  # the bound's formula lives with the solver
 
@@ -245,6 +246,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
     mu, nu = np.zeros(data.options.n), np.zeros(rows.a.shape[1])
     extra = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     gap = np.inf
+    best_bound = -np.inf
     gsol = glp = None
     end = None if time_limit is None else start + REFINE_SHARE * time_limit
     for _ in range(REFINE_ROUNDS):
@@ -269,6 +271,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
             n_on=gsol.n_on, overflow=gsol.overflow, mu=mu, nu=nu, priced=priced,
             objective=gsol.objective, rounds=gsol.rounds))
         gap = (gsol.objective - bound) / max(abs(gsol.objective), 1e-12)
+        best_bound = max(best_bound, bound)  # any round's prices bound: keep the best
         groups_used = groups
         if gap <= refine_gap or (end is not None and time.perf_counter() > end):
             break
@@ -295,7 +298,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
         extra = (child, pj[idx])
         groups = new_groups
     assert gsol is not None and glp is not None
-    return groups_used, glp, gsol, gap
+    return groups_used, glp, gsol, gap, best_bound
 
 
 @dataclass
@@ -314,6 +317,8 @@ class Relaxation:
     sol: LPSolution
     pricer: Pricer
     groups: tuple[RestrictedLP, LPSolution, np.ndarray] | None = None
+    bound: float = -np.inf
+    """The best Lagrangian bound of the group LPs' rounds (−inf for small models)."""
 
 
 def solve_relaxation(data: PlanData, time_limit: float | None = None,
@@ -339,7 +344,7 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
         lp = _lp(rows, data, pricer, np.full(rows.n, -1), all_columns(rows, data))
         lp.complete = True
         return Relaxation(lp, lp.sift(time_limit), pricer)
-    groups, glp, gsol, _ = refine_groups(data, pricer, time_limit,
+    groups, glp, gsol, _, best_bound = refine_groups(data, pricer, time_limit,
                                          max(REFINE_GAP, 0.05 * gap_tol))
     # fine LP: members of groups on one option fixed there, members of split groups free
     used = gsol.x > 1e-9
@@ -374,4 +379,4 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
         deadline = min(deadline, start + FINE_SHARE * time_limit)
         limit = max(start + time_limit - time.perf_counter(), 0.05)
     return Relaxation(lp, lp.sift(limit, max_free=MAX_FREE, deadline=deadline), pricer,
-                      (glp, gsol, groups))
+                      (glp, gsol, groups), best_bound)

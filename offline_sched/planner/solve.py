@@ -168,6 +168,7 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         g_sol = rel.groups[1]
         bound = max(bound, replica_term_min(data, g_sol.mu) + cut_constant(
             data, g_sol, rel.pricer))
+        bound = max(bound, rel.bound)
         if (g_sol.overflow > tol).any() or overflows:  # penalty-level prices bound badly
             bound = max(bound, capped_bound(data, rel.pricer, g_sol.mu, g_sol.nu))
         lp_bound = bound
