@@ -409,15 +409,9 @@ def test_input_errors(tmp_path, kwargs, match):
         plan(p, 0.5, **kwargs)
 
 
-def test_scale_path_matches_direct_lp(monkeypatch):
-    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
-    from offline_sched.planner.solve import lower_bound
-
-    rng = np.random.default_rng(12)
-    n, t_n = 6000, 4
-    fleet, raw = make_fleet(rng, 2, 1.0)
-    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
-    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+def busy_day(rng, tin, tout, t_n, limit):
+    """Two systems at 90 % of capacity over ``t_n`` slots, a carbon day, idle power 20 W."""
+    fleet, raw = make_fleet(rng, 2, 1.0, limit=limit)
     e, r, ok = raw_costs(raw, tin, tout)
     slot = feasible_slot(raw, r, ok, t_n, 0.9)
     fleet = Fleet(tuple(replace(s, window_s=slot * t_n) for s in fleet))
@@ -425,16 +419,29 @@ def test_scale_path_matches_direct_lp(monkeypatch):
                       fleet)
     data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
                    provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    return p, data, slot
+
+
+def test_scale_path_matches_direct_lp(monkeypatch):
+    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
+    from offline_sched.planner.solve import lower_bound
+
+    rng = np.random.default_rng(12)
+    n = 6000
+    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
+    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+    p, data, slot = busy_day(rng, tin, tout, 4, limit=True)
     rel = relax.solve_relaxation(data)
     lp, direct = rel.lp, rel.sol
     assert lp.complete and direct.exact
     monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
     monkeypatch.setattr(relax, "COARSE_RATIOS", (1.5,))
     monkeypatch.setattr(relax, "REFINE_INDIVIDUAL", 20)
-    groups, _, gsol, gap = relax.refine_groups(data, relax.Pricer(data.rows, data.options,
+    groups, _, gsol, gap, best = relax.refine_groups(data, relax.Pricer(data.rows, data.options,
                                                                data.beta), None)
     assert groups.max() + 1 < p.classes.n_classes  # still grouped
     assert gap <= relax.REFINE_GAP
+    assert best <= direct.objective * (1 + 1e-9)  # the best round's bound is a bound
     assert direct.objective <= gsol.objective <= direct.objective * (1 + 2 * relax.REFINE_GAP)
     rel2 = relax.solve_relaxation(data)
     lp2, sifted = rel2.lp, rel2.sol
@@ -535,3 +542,78 @@ def test_fleet_file_planning_errors(tmp_path, edit, match):
     path.write_text(FLEET_FILE.replace(*edit))
     with pytest.raises(InputError, match=match):
         load_systems(path)
+
+
+LARGE_CASES = [  # seed, metric, startup, windows, lam, min_on
+    (20, "carbon", False, False, 0.5, False),
+    (21, "cost", False, True, 0.6, False),
+    (22, "carbon", True, False, 0.8, True),
+]
+
+
+@pytest.mark.parametrize("seed,metric,startup,windows,lam,min_on", LARGE_CASES)
+@pytest.mark.parametrize("time_limit", [None, 0.01])
+def test_large_path_certifies_against_oracle(monkeypatch, seed, metric, startup, windows, lam,
+                                             min_on, time_limit):
+    """Groups, fine LP, Benders and the repair MIP (forced on a small day) give a feasible plan
+    whose proven bound is below the per-query optimum and whose value is not — also when the
+    time limit cuts every stage short."""
+    monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
+    monkeypatch.setattr(relax, "COARSE_RATIOS", (2.0,))
+    inst = instance(seed, n=24, n_slots=4)
+    rng, p = inst["rng"], inst["problem"]
+    prov = random_prov(rng, p.n_systems, startup, min_on)
+    t_n, length = inst["n_slots"], inst["slot_s"]
+    carbon = rng.uniform(80, 400, t_n)
+    price = rng.uniform(0.05, 0.3, t_n)
+    rel = dl = None
+    if windows:
+        a = rng.integers(0, t_n - 1, p.n_queries)
+        rel, dl = a * length, np.minimum(a + rng.integers(2, t_n + 1, p.n_queries), t_n) * length
+    want = oracle(inst, lam, prov, metric, carbon, price, rel, dl)
+    assert want is not None
+    res = plan(p, lam, slot_s=length, provisioning=prov, minimise=metric, carbon=carbon,
+               price=price, release_s=rel, deadline_s=dl, gap_tol=1e-9, time_limit=time_limit)
+    assert res.data.rows.n > 10 and res.method.startswith("lp+")
+    assert res.feasible, res.evaluation.violations
+    assert res.lower_bound <= want + 1e-9 * abs(want)
+    assert res.objective >= want - 1e-9 * abs(want)
+    assert res.gap == pytest.approx((res.objective - res.lower_bound) / abs(res.objective))
+    assert rescore(inst, res, lam, prov, metric, carbon, price) == pytest.approx(res.objective,
+                                                                                 rel=1e-9)
+    if time_limit is None:  # the whole pipeline on a small day: close to the optimum
+        assert res.objective <= want * (1 + 1e-2)
+
+
+def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
+    """fill_room on a plan with room made on purpose: it gains, keeps every count, every
+    capacity and every window, and switches off what it empties."""
+    from offline_sched.planner.fill import fill_room
+    from offline_sched.planner.rounding import option_objective
+
+    rng = np.random.default_rng(31)
+    _, data, _ = busy_day(rng, rng.integers(1, 200, 3000), rng.integers(1, 100, 3000), 3,
+                          limit=False)
+    lp = relax.solve_relaxation(data).lp
+    opt, rows = data.options, data.rows
+    # every class on its second-cheapest option, one replica more than it needs everywhere
+    cost = np.stack([lp.pricer.costs(np.arange(rows.n), np.full(rows.n, jj))
+                     for jj in range(opt.n)], axis=1)
+    allowed = np.stack([opt.allowed(rows, np.arange(rows.n), np.full(rows.n, jj))
+                        for jj in range(opt.n)], axis=1)
+    cost = np.where(allowed, cost, np.inf)
+    order = np.argsort(cost, axis=1)
+    k = np.arange(rows.n)
+    j = order[:, 1]  # second best everywhere: room on the best options
+    c = rows.count.astype(np.int64)
+    busy = np.bincount(j, weights=c * rows.runtime[k, opt.system[j]], minlength=opt.n)
+    n_on = np.ceil(busy / opt.replica_s).astype(np.int64) + 1
+    before = option_objective(lp, k, j, c, n_on)
+    k2, j2, c2, n2 = fill_room(lp, k, j, c, n_on)
+    after = option_objective(lp, k2, j2, c2, n2)
+    assert after < before
+    busy2 = np.bincount(j2, weights=c2 * rows.runtime[k2, opt.system[j2]], minlength=opt.n)
+    assert (busy2 <= opt.replica_s * n2 * (1 + 1e-12)).all()
+    assert (n2 <= n_on).all() and (n2 >= opt.n_lo).all()
+    assert (np.bincount(k2, weights=c2, minlength=rows.n) == rows.count).all()
+    assert opt.allowed(rows, k2, j2).all()

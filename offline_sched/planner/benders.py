@@ -134,7 +134,7 @@ def lp_value_fixed(data: PlanData, sol: LPSolution, penalty: float) -> float:
 
 def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
             deadline: float | None = None, pricer: Pricer | None = None,
-            max_free: int | None = None) -> BendersResult:
+            max_free: int | None = None, known_bound: float = -np.inf) -> BendersResult:
     """Run the loop from the LP relaxation's solution ``first`` (see the module docstring).
 
     Args:
@@ -146,6 +146,8 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         deadline: ``time.perf_counter()`` value to stop at.
         pricer: prices every time class, for cuts from an LP over groups.
         max_free: row cap of the inner sifting.
+        known_bound: a proven lower bound found elsewhere (the LP's): the loop also stops
+            when the best point's LP value is within the tolerance of it.
 
     The restricted LP ``lp`` is left with N fixed at the best integral choice found.
     """
@@ -172,6 +174,8 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         master.add_cut(cut_constant(data, sol, pricer), sol.mu)
         left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:
+            break
+        if best_val - max(lower, known_bound) <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
             break
         n_on, _, bound = master.solve(left)
         lower = max(lower, bound)

@@ -34,6 +34,9 @@ from .highs import highspy_module, model_status, new_highs
 from .pricing import Priced, Pricer
 
 DUAL_RTOL = 1e-9
+DUAL_SIMPLEX = 1
+PRIMAL_SIMPLEX = 4
+"""HiGHS ``simplex_strategy`` values."""
 MAX_SIFT_ROUNDS = 200
 
 
@@ -117,12 +120,19 @@ class RestrictedLP:
         self.n_rows_total = self.n_prefix_rows + free.size
         self.col_k = np.zeros(0, dtype=np.int64)
         self.col_j = np.zeros(0, dtype=np.int64)
-        self.keys = np.zeros(0, dtype=np.int64)
+        self.present = np.zeros(rows.n * options.n, dtype=bool)
+        """Whether column (k, j) is in the LP, at ``k·J + j``."""
         self.h = new_highs()
         self._build(free)
         k, j = self._new_columns(*cols)
         self._add_columns(k, j)
         self.rounds = 0
+        self.cold_s: float | None = None
+        """Seconds of the first solve (from scratch)."""
+        self.primal_ok = True
+        """Whether re-solves after added columns use primal simplex: warm, and on the
+        benchmark's no-window day about 1.5× faster than dual; but where it turns out slower
+        than the first solve from scratch (wide windows: many columns per row), dual it is."""
         self.complete = False
         """Whether every allowed column of every row is in the LP (set by the caller)."""
         self.frozen: tuple[np.ndarray, np.ndarray] | None = None
@@ -194,8 +204,8 @@ class RestrictedLP:
         ok = (j >= 0) & (self.row_pos[k] >= 0)
         k, j = k[ok], j[ok]
         ok = self.opt.allowed(self.rows, k, j)
-        keys = np.unique(k[ok] * self.opt.n + j[ok])
-        keys = keys[~np.isin(keys, self.keys, assume_unique=True)]
+        keys = k[ok] * self.opt.n + j[ok]
+        keys = np.unique(keys[~self.present[keys]])  # new ones only, then distinct
         return keys // self.opt.n, keys % self.opt.n
 
     def _add_columns(self, k: np.ndarray, j: np.ndarray) -> None:
@@ -215,7 +225,7 @@ class RestrictedLP:
                        np.column_stack(val).ravel().astype(np.float64))
         self.col_k = np.concatenate([self.col_k, k])
         self.col_j = np.concatenate([self.col_j, j])
-        self.keys = np.union1d(self.keys, k * self.opt.n + j)
+        self.present[k * self.opt.n + j] = True
 
     def free_rows(self, k: np.ndarray) -> None:
         """Move fixed rows into the LP (their loads leave the capacity rows' bounds)."""
@@ -254,17 +264,32 @@ class RestrictedLP:
         hi = self.opt.n_hi if n_on is None else np.asarray(n_on, dtype=np.float64)
         self.h.changeColsBounds(n_j, idx, lo, hi)
 
-    def run(self, time_limit: float | None = None) -> str:
-        """Solve the current restriction; return its status."""
+    def run(self, time_limit: float | None = None, primal: bool = False) -> str:
+        """Solve the current restriction; return its status.
+
+        Args:
+            time_limit: seconds.
+            primal: use primal simplex (warm after columns were added: the basis stays
+                primal feasible); else dual simplex (warm after bounds changed).
+        """
         self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
                               if time_limit is not None else self.hs.kHighsInf)
+        primal = primal and self.primal_ok
+        self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
+        start = time.perf_counter()
         self.h.run()
+        took = time.perf_counter() - start
+        self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)  # HiGHS's default again
+        if self.cold_s is None:
+            self.cold_s = took
+        elif primal and took > self.cold_s:  # warm primal slower than a cold solve: stop
+            self.primal_ok = False
         self.rounds += 1
         return model_status(self.h)
 
     def sift(self, time_limit: float | None = None, max_free: int | None = None,
              deadline: float | None = None, stop_on_overflow: bool = False,
-             wide: bool = True) -> LPSolution:
+             wide: bool = True, until_feasible: bool = False) -> LPSolution:
         """Solve, price all rows, grow the restriction until nothing prices out.
 
         Args:
@@ -278,6 +303,8 @@ class RestrictedLP:
                 valid bound; used to price out infeasible replica counts cheaply).
             wide: add, for each row that prices out, its best option on every system (fewer
                 rounds) rather than only its best one.
+            until_feasible: return as soon as an LP has no overflow (``exact = False``): a
+                restriction that overflowed is grown only until it holds a plan.
 
         Raises:
             SolverError: HiGHS failed or ran out of time, or the LP is infeasible (only share
@@ -289,7 +316,7 @@ class RestrictedLP:
                 max(deadline - time.perf_counter(), 0.05)
             limit = left if time_limit is None else (time_limit if left is None
                                                      else min(time_limit, left))
-            status = self.run(limit)
+            status = self.run(limit, primal=last is not None)
             if status == "infeasible":
                 raise SolverError("infeasible share bounds")
             if status == "time-limit" and last is not None:
@@ -313,6 +340,9 @@ class RestrictedLP:
             fk = np.flatnonzero(~free)
             ref[fk] = self.pricer.values(fk, self.fixed_opt[fk], mu, nu)
             last = self._solution(sol, mu, nu, priced, exact=False)  # before the LP grows
+            if until_feasible and not (last.overflow > 1e-6 * np.maximum(
+                    self.opt.replica_s, 1.0)).any():
+                return last
             tol = DUAL_RTOL * np.maximum(np.abs(ref), np.abs(priced.value)) + 1e-300
             excess = ref - priced.value
             viol = excess > tol

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import SolverError
 from .data import PlanData, Rows
 from .lp import LPSolution, RestrictedLP
 from .pricing import Pricer
@@ -44,6 +45,12 @@ FINE_SIFT_S = 2.0
 bound are already within :data:`REFINE_GAP`; the first fine LP is always awaited)."""
 """Seconds of sifting before the restricted LP's optimum is taken as it is (the gap then
 says how far from the LP optimum it may be)."""
+REFINE_SHARE = 0.6
+"""Share of the time limit for the group LPs (the first is awaited up to the whole limit)."""
+FINE_SHARE = 0.75
+"""Share of the time limit by which the fine LP's sifting stops."""
+RELIEF = 1e-4
+"""Fixed load may fill an option up to this share short of every replica (see _relieve)."""
 PENALTY_FACTOR = 1e3
 
 
@@ -149,6 +156,35 @@ def _proportional(csol: LPSolution, bins: Rows, groups: np.ndarray, count: np.nd
     return out
 
 
+def _relieve(data: PlanData, pricer: Pricer, gsol: LPSolution, fixed_opt: np.ndarray
+             ) -> np.ndarray:
+    """Free fixed classes on options whose fixed load alone exceeds every replica.
+
+    Classes fixed by the group plan's proportions carry their own runtimes, not the group's
+    mean, so a full option can end up a little over; the closest calls there (least margin
+    at the group LP's prices) are freed until the fixed load fits :data:`RELIEF` short of
+    the capacity, so that the fine LP need not overflow.
+    """
+    rows, opt = data.rows, data.options
+    fk = np.flatnonzero(fixed_opt >= 0)
+    fj = fixed_opt[fk]
+    load = rows.count[fk] * rows.runtime[fk, opt.system[fj]]
+    total = np.bincount(fj, weights=load, minlength=opt.n)
+    cap = opt.replica_s * opt.n_hi * (1 - RELIEF)
+    hit = np.flatnonzero(total > cap)
+    if hit.size == 0:
+        return fixed_opt
+    margin = pricer.price(gsol.mu, gsol.nu, margin=True).margin
+    assert margin is not None
+    out = fixed_opt.copy()
+    for jj in hit:  # loop over the overloaded options
+        at = np.flatnonzero(fj == jj)
+        at = at[np.argsort(margin[fk[at]], kind="stable")]
+        n_take = int(np.searchsorted(np.cumsum(load[at]), total[jj] - cap[jj])) + 1
+        out[fk[at[:n_take]]] = -1
+    return out
+
+
 def _lp(rows: Rows, data: PlanData, pricer: Pricer, fixed_opt: np.ndarray,
         cols: tuple[np.ndarray, np.ndarray]) -> RestrictedLP:
     return RestrictedLP(rows, data.options, pricer, data.cost_up, data.share_lo, data.share_hi,
@@ -176,27 +212,30 @@ def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
 
 
 def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
-              extra: tuple[np.ndarray, np.ndarray], deadline: float | None
-              ) -> tuple[RestrictedLP, LPSolution]:
+              extra: tuple[np.ndarray, np.ndarray], deadline: float | None,
+              limit: float | None) -> tuple[RestrictedLP, LPSolution]:
     gp = Pricer(grows, data.options, data.beta)
     best = gp.per_system(mu, nu)
     k = np.repeat(np.arange(grows.n), best.shape[1])
     cols = (np.r_[k, extra[0]], np.r_[best.ravel(), extra[1]])
     glp = _lp(grows, data, gp, np.full(grows.n, -1), cols)
-    return glp, glp.sift(deadline=deadline)
+    return glp, glp.sift(limit, deadline=deadline)
 
 
-def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None
-                  ) -> tuple[np.ndarray, RestrictedLP, LPSolution, float]:
+def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
+                  refine_gap: float = REFINE_GAP
+                  ) -> tuple[np.ndarray, RestrictedLP, LPSolution, float, float]:
     """Aggregated LPs over groups of classes, regrouped by the classes' own best options.
 
     Start from coarse bins; after each group LP, price every class at its duals (the
     Lagrangian bound) and split each group by its members' best options, the closest calls
     becoming rows of their own. Stop when the group LP (a feasible plan) is within
-    :data:`REFINE_GAP` of the bound, or after :data:`REFINE_ROUNDS`.
+    ``refine_gap`` of the bound, after :data:`REFINE_ROUNDS`, or past
+    :data:`REFINE_SHARE` of the time limit.
 
     Returns:
-        ``(group of each class, last group LP, its solution, its Lagrangian gap)``.
+        ``(group of each class, last group LP, its solution, its Lagrangian gap, the best
+        Lagrangian bound over the rounds)``.
     """
     from .solve import lower_bound  # the bound's formula lives with the solver
 
@@ -207,12 +246,24 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None
     mu, nu = np.zeros(data.options.n), np.zeros(rows.a.shape[1])
     extra = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     gap = np.inf
+    best_bound = -np.inf
     gsol = glp = None
+    end = None if time_limit is None else start + REFINE_SHARE * time_limit
     for _ in range(REFINE_ROUNDS):
         n_g = int(groups.max()) + 1
         grows = group_rows(rows, groups, n_g)
-        left = None if time_limit is None else start + time_limit
-        glp, gsol = _group_lp(data, grows, mu, nu, extra, left)
+        # the first group LP may use the whole limit (no plan without it), later ones their share
+        limit = None
+        if time_limit is not None and end is not None:
+            stop = start + time_limit if gsol is None else end
+            limit = max(stop - time.perf_counter(), 0.05)
+        try:
+            new_lp, new_sol = _group_lp(data, grows, mu, nu, extra, end, limit)
+        except SolverError:
+            if gsol is None:
+                raise
+            break  # out of time: the last group LP stands
+        glp, gsol = new_lp, new_sol
         mu, nu = gsol.mu, gsol.nu
         priced = pricer.price(mu, nu, margin=True)
         bound = lower_bound(data, LPSolution(
@@ -220,9 +271,9 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None
             n_on=gsol.n_on, overflow=gsol.overflow, mu=mu, nu=nu, priced=priced,
             objective=gsol.objective, rounds=gsol.rounds))
         gap = (gsol.objective - bound) / max(abs(gsol.objective), 1e-12)
+        best_bound = max(best_bound, bound)  # any round's prices bound: keep the best
         groups_used = groups
-        if gap <= REFINE_GAP or (time_limit is not None
-                                 and time.perf_counter() - start > 0.5 * time_limit):
+        if gap <= refine_gap or (end is not None and time.perf_counter() > end):
             break
         sens = (rows.runtime[np.arange(rows.n), data.options.system[priced.option]]
                 * float(mu.max(initial=0.0)) + float(np.abs(nu).sum()) + 1e-300)
@@ -247,7 +298,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None
         extra = (child, pj[idx])
         groups = new_groups
     assert gsol is not None and glp is not None
-    return groups_used, glp, gsol, gap
+    return groups_used, glp, gsol, gap, best_bound
 
 
 @dataclass
@@ -266,10 +317,19 @@ class Relaxation:
     sol: LPSolution
     pricer: Pricer
     groups: tuple[RestrictedLP, LPSolution, np.ndarray] | None = None
+    bound: float = -np.inf
+    """The best Lagrangian bound of the group LPs' rounds (−inf for small models)."""
 
 
-def solve_relaxation(data: PlanData, time_limit: float | None = None) -> Relaxation:
+def solve_relaxation(data: PlanData, time_limit: float | None = None,
+                     gap_tol: float = 1e-6) -> Relaxation:
     """Solve the full LP relaxation exactly (see the module docstring).
+
+    Args:
+        data: the model data.
+        time_limit: seconds (the first LP is awaited up to all of them).
+        gap_tol: the plan's tolerance; the group LPs stop within a 20th of it, or within
+            :data:`REFINE_GAP` if that is looser.
 
     Returns:
         The relaxation (its LPs are kept for re-solves with fixed replica counts).
@@ -277,13 +337,15 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None) -> Relaxat
     Raises:
         SolverError: HiGHS failed or ran out of time.
     """
+    start = time.perf_counter()
     rows = data.rows
     pricer = Pricer(rows, data.options, data.beta)
     if n_allowed(rows, data) <= DIRECT_MAX_COLUMNS:
         lp = _lp(rows, data, pricer, np.full(rows.n, -1), all_columns(rows, data))
         lp.complete = True
         return Relaxation(lp, lp.sift(time_limit), pricer)
-    groups, glp, gsol, _ = refine_groups(data, pricer, time_limit)
+    groups, glp, gsol, _, best_bound = refine_groups(data, pricer, time_limit,
+                                         max(REFINE_GAP, 0.05 * gap_tol))
     # fine LP: members of groups on one option fixed there, members of split groups free
     used = gsol.x > 1e-9
     n_used = np.bincount(gsol.col_k[used], minlength=int(groups.max()) + 1)
@@ -303,11 +365,18 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None) -> Relaxat
         fixed_opt = np.where(free, -1, main_of)
     else:
         fixed_opt = np.where(free, -1, main[groups])
+    fixed_opt = _relieve(data, pricer, gsol, fixed_opt)
+    free = fixed_opt < 0
     fk = np.flatnonzero(free)
     priced = pricer.price(gsol.mu, gsol.nu)
-    cols = (np.r_[fk, fk], np.r_[priced.option[fk], main[groups[fk]]])
+    best = pricer.per_system(gsol.mu, gsol.nu)[fk]  # each free class's best on every system
+    cols = (np.r_[fk, fk, np.repeat(fk, best.shape[1])],
+            np.r_[priced.option[fk], main[groups[fk]], best.ravel()])
     lp = _lp(rows, data, pricer, fixed_opt, cols)
-    deadline = time.perf_counter() + (FINE_SIFT_S if time_limit is None
-                                      else min(FINE_SIFT_S, time_limit))
-    return Relaxation(lp, lp.sift(time_limit, max_free=MAX_FREE, deadline=deadline), pricer,
-                      (glp, gsol, groups))
+    deadline = time.perf_counter() + FINE_SIFT_S
+    limit = None
+    if time_limit is not None:
+        deadline = min(deadline, start + FINE_SHARE * time_limit)
+        limit = max(start + time_limit - time.perf_counter(), 0.05)
+    return Relaxation(lp, lp.sift(limit, max_free=MAX_FREE, deadline=deadline), pricer,
+                      (glp, gsol, groups), best_bound)

@@ -21,9 +21,17 @@ from ..errors import InfeasibleError, SolverError
 from .benders import benders, cut_constant
 from .data import PlanData
 from .highs import highspy_module, model_status, new_highs
-from .lp import LPSolution
-from .relax import FINE_SIFT_S, MAX_FREE, solve_relaxation
+from .lp import LPSolution, RestrictedLP
+from .polish import polish
+from .pricing import Pricer
+from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
+
+GROW_SHARE = 0.8
+"""Share of the time limit by which a restricted LP that overflows stops growing."""
+LARGE_BENDERS_TOL = 2.5
+"""Large models: Benders stops when its replica counts are within this many tenths of the
+tolerance of the bound (the rounding of whole queries needs the rest)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,21 @@ def lower_bound(data: PlanData, sol: LPSolution) -> float:
     return d + replica_term_min(data, mu)
 
 
+def capped_bound(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray) -> float:
+    """The best Lagrangian bound over a few cappings of ``mu`` (and zero prices).
+
+    Prices of an LP stopped while it still overflows carry the overflow penalty, which makes
+    ``D + h`` useless; any prices μ ≥ 0 bound the MILP, so capped ones are tried instead.
+    """
+    best = -np.inf
+    caps = np.r_[0.0, np.quantile(mu, [0.25, 0.5, 0.75, 0.9])]
+    for cap in np.unique(caps):  # loop over a few caps
+        m = np.minimum(mu, cap)
+        d = pricer.dual_value(pricer.price(m, nu), nu, data.share_lo, data.share_hi)
+        best = max(best, d + replica_term_min(data, m))
+    return best
+
+
 def diagnose(data: PlanData, overflow: np.ndarray) -> str:
     """Name the slots and systems short of capacity, in seconds and replicas."""
     opt = data.options
@@ -118,7 +141,7 @@ def solve_options(data: PlanData, time_limit: float | None = None,
     """
     start = time.perf_counter()
     try:
-        rel = solve_relaxation(data, time_limit)
+        rel = solve_relaxation(data, time_limit, gap_tol)
     except SolverError as exc:
         if "share" in str(exc):
             raise InfeasibleError("infeasible: the share bounds cannot be met together with "
@@ -127,11 +150,17 @@ def solve_options(data: PlanData, time_limit: float | None = None,
     lp, sol = rel.lp, rel.sol
     tol = OVERFLOW_TOL * np.maximum(data.options.replica_s, 1.0)
     if (sol.overflow > tol).any() and not sol.exact:  # a restriction overflows: grow it
-        sol = lp.sift(time_limit, max_free=4 * MAX_FREE)
+        end = None if time_limit is None else start + GROW_SHARE * time_limit
+        try:
+            sol = lp.sift(_left(None if time_limit is None else start + time_limit),
+                          max_free=2 * MAX_FREE, deadline=end, until_feasible=True)
+        except SolverError:  # out of time: the restriction's overflow stands (error below)
+            pass
     t_lp = time.perf_counter() - start
-    if (sol.overflow > tol).any():
-        if sol.exact:
-            raise InfeasibleError(diagnose(data, sol.overflow))
+    overflows = bool((sol.overflow > tol).any())
+    if overflows and sol.exact:
+        raise InfeasibleError(diagnose(data, sol.overflow))
+    if overflows and rel.groups is None:
         raise SolverError("no feasible plan found within the planner's limits; try a longer "
                           "time_limit")
     bound = lp_bound = lower_bound(data, sol)
@@ -139,33 +168,22 @@ def solve_options(data: PlanData, time_limit: float | None = None,
         g_sol = rel.groups[1]
         bound = max(bound, replica_term_min(data, g_sol.mu) + cut_constant(
             data, g_sol, rel.pricer))
+        bound = max(bound, rel.bound)
+        if (g_sol.overflow > tol).any() or overflows:  # penalty-level prices bound badly
+            bound = max(bound, capped_bound(data, rel.pricer, g_sol.mu, g_sol.nu))
         lp_bound = bound
     lp_value = sol.objective
     opt = data.options
     full = (lp.fixed_opt.max(initial=-1) < 0 and lp.complete
             and lp.col_k.size <= FULL_MIP_MAX_COLUMNS)
-    rounds = 0
-    n_lo, n_hi = opt.n_lo, opt.n_hi
-    if (opt.cost_n != 0).any() or data.cost_up is not None:
-        deadline = None if time_limit is None else start + time_limit
-        if rel.groups is None:
-            res = benders(data, lp, sol, gap_tol, deadline)
-        else:  # inner problems over the groups (small, warm); cuts priced on every class
-            glp, g_sol, _ = rel.groups
-            res = benders(data, glp, g_sol, gap_tol, deadline, pricer=rel.pricer)
-        bound = max(bound, res.lower_bound)
-        rounds = res.rounds
-        if not full:  # whole rows fixed: keep the replicas near the master's choice
-            n_lo = np.maximum(res.n_on, opt.n_lo).astype(np.float64)
-            n_hi = np.minimum(res.n_on + 1, opt.n_hi).astype(np.float64)
-            lp.h.changeColsBounds(opt.n, np.arange(opt.n, dtype=np.int32), n_lo, n_hi)
-        sol = lp.sift(max_free=None if full else MAX_FREE,
-                      deadline=None if full else time.perf_counter() + FINE_SIFT_S)
-    left = None if time_limit is None else max(time_limit - (time.perf_counter() - start), 0.05)
-    enough = None if full else bound + gap_tol * 0.5 * abs(bound)
-    k, j, c, n_on, method, mip_bound = round_plan(lp, sol, left, n_lo, n_hi, enough)
+    deadline = None if time_limit is None else start + time_limit
+    replicas_cost = bool((opt.cost_n != 0).any() or data.cost_up is not None)
     if full:
-        bound = max(bound, mip_bound)
+        k, j, c, n_on, method, bound, rounds = _round_full(data, lp, sol, bound, gap_tol,
+                                                           deadline, replicas_cost)
+    else:
+        k, j, c, n_on, method, bound, rounds, sol = _round_large(
+            data, rel, sol, bound, gap_tol, deadline, replicas_cost and not overflows)
     info = {"lp_s": t_lp, "round_s": time.perf_counter() - start - t_lp,
             "lp_objective": lp_value, "lp_bound": lp_bound,
             "lp_rounds": sol.rounds, "benders_rounds": rounds,
@@ -173,3 +191,75 @@ def solve_options(data: PlanData, time_limit: float | None = None,
             "groups": 0 if rel.groups is None else int(rel.groups[2].max()) + 1}
     return OptionPlan(k=k, j=j, count=c, n_on=n_on, lower_bound=bound,
                       lp_objective=sol.objective, method=method, info=info)
+
+
+def _left(deadline: float | None, reserve: float = 0.0) -> float | None:
+    """Seconds to ``deadline`` less ``reserve`` (at least a little), or None."""
+    if deadline is None:
+        return None
+    return max(deadline - time.perf_counter() - reserve, 0.05)
+
+
+def _round_full(data: PlanData, lp: RestrictedLP, sol: LPSolution, bound: float,
+                gap_tol: float, deadline: float | None, replicas_cost: bool):
+    """Small models: Benders on the whole LP, then the rounding MIP over the whole model."""
+    opt = data.options
+    rounds = 0
+    if replicas_cost:
+        res = benders(data, lp, sol, gap_tol, deadline)
+        bound = max(bound, res.lower_bound)
+        rounds = res.rounds
+        sol = lp.sift()
+    k, j, c, n_on, method, mip_bound = round_plan(lp, sol, _left(deadline), opt.n_lo,
+                                                  opt.n_hi, None)
+    return k, j, c, n_on, method, max(bound, mip_bound), rounds
+
+
+def _round_large(data: PlanData, rel: Relaxation, sol: LPSolution, bound: float,
+                 gap_tol: float, deadline: float | None, replicas_cost: bool):
+    """Large models: whole replicas from Benders, the LP re-solved there, a repair MIP.
+
+    Benders stops as soon as its best integral replica counts are within a tenth of the
+    tolerance of the proven bound; the restricted LP is then re-solved with those counts
+    fixed (one more replica where it overflows) and :func:`~.polish.polish` makes its few
+    fractional rows whole.
+    """
+    opt = data.options
+    lp = rel.lp
+    rounds = 0
+    now = time.perf_counter()
+    rem = None if deadline is None else max(deadline - now, 0.0)
+    reserve = 0.0 if rem is None else min(1.0, 0.1 * rem)  # for splitting and scoring
+    if replicas_cost and (rem is None or rem > 4 * reserve):
+        stop = None if rem is None else now + 0.4 * rem
+        if rel.groups is None:
+            res = benders(data, lp, sol, LARGE_BENDERS_TOL * gap_tol, stop, known_bound=bound)
+        else:  # inner problems over the groups (small, warm); cuts priced on every class
+            glp, g_sol, _ = rel.groups
+            res = benders(data, glp, g_sol, LARGE_BENDERS_TOL * gap_tol, stop,
+                          pricer=rel.pricer, known_bound=bound)
+        bound = max(bound, res.lower_bound)
+        rounds = res.rounds
+        n_fix = res.n_on.astype(np.float64)
+        tol = OVERFLOW_TOL * np.maximum(opt.replica_s, 1.0)
+        first = sol
+        for _ in range(3):  # the fine LP is a restriction: one more replica where it overflows
+            lp.fix_on(n_fix)
+            sift_end = time.perf_counter() + FINE_SIFT_S
+            if rem is not None:
+                sift_end = min(sift_end, now + 0.6 * rem)
+            try:
+                sol = lp.sift(_left(deadline, 2 * reserve), max_free=MAX_FREE,
+                              deadline=sift_end)
+            except SolverError:  # out of time: repair the relaxation's plan instead
+                sol = first
+                break
+            over = sol.overflow > tol
+            if not over.any():
+                break
+            n_fix = np.where(over, np.minimum(n_fix + 1, opt.n_hi), n_fix)
+        lp.fix_on(None)
+    abs_gap = 0.05 * gap_tol * max(abs(bound), 1e-12)
+    k, j, c, n_on, method = polish(lp, sol, opt.n_lo, opt.n_hi, _left(deadline, reserve),
+                                     abs_gap)
+    return k, j, c, n_on, method, bound, rounds, sol

@@ -1,0 +1,344 @@
+"""Whole queries and whole replicas for large models: a small repair MIP around the LP's plan.
+
+The restricted LP (:class:`~offline_sched.planner.lp.RestrictedLP`) of a large model has a
+basic optimum: every row but a few (at most about one per capacity and share row) sits whole
+on one option, and the replica-slots on N_j are fractional only where capacity does not bind.
+:func:`polish` keeps those whole placements and re-decides, as one MIP in a fresh, small HiGHS
+instance:
+
+* the *open* rows: the fractional (split) rows and, on every option they or a fractional N
+  touch, the :data:`OPEN_PER_OPTION` shortest rows placed there (swaps with them repack the
+  option's capacity into whole queries);
+* every N_j (integer, within the caller's bounds and at least what the kept rows need), and
+  the switch-ons when there is start-up energy.
+
+An open row may use its own options, its best option on each system at the LP's prices and
+every option in play. The MIP starts from a greedy rounding (floor, then each left-over query
+where it costs least, switching a replica on if it must), so a plan is at hand whatever the
+time limit. Kept rows and replica bounds make it a restriction: its value is an upper bound
+only; the certified gap comes from the caller's lower bound.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import SolverError
+from .fill import fill_room
+from .highs import highspy_module, model_status, new_highs
+from .lp import LPSolution, RestrictedLP
+from .rounding import option_objective
+
+OPEN_PER_OPTION = 20
+"""Shortest rows per option in play that the repair MIP may move."""
+MIP_MAX_COLUMNS = 15_000
+"""About the largest repair MIP: HiGHS's root cut separation, which checks neither its time
+limit nor its interrupt callbacks, grows steeply beyond (measured: 3 s at 17k columns, 30+ s
+at 26k on the 10^6-query benchmark)."""
+FILL_ROUNDS = 3
+"""Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
+COLUMNS_PER_ROW = 12
+"""Options of least reduced cost an open row may move to."""
+FRACTION_TOL = 1e-6
+POLISH_TIME_S = 3.0
+"""Most seconds for the repair MIP (at most half the time left; the fill rounds follow)."""
+
+
+def _entries(lp: RestrictedLP, sol: LPSolution
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Current placements ``(k, j, x)`` (fixed rows and LP columns) and the fractional rows."""
+    fk = np.flatnonzero(sol.fixed_opt >= 0)
+    x = np.maximum(sol.x, 0.0)
+    frac = np.abs(x - np.rint(x)) > FRACTION_TOL
+    frac_rows = np.unique(sol.col_k[frac])
+    use = x > FRACTION_TOL
+    k = np.r_[fk, sol.col_k[use]]
+    j = np.r_[sol.fixed_opt[fk], sol.col_j[use]]
+    v = np.r_[lp.rows.count[fk], x[use]]
+    return k, j, v, frac_rows
+
+
+def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.ndarray,
+               play: np.ndarray) -> np.ndarray:
+    """Fractional rows and the shortest rows placed on each option in play.
+
+    At most :data:`OPEN_PER_OPTION` per option, fewer where the MIP would otherwise exceed
+    about :data:`MIP_MAX_COLUMNS` columns.
+    """
+    rows, opt = lp.rows, lp.opt
+    is_play = np.zeros(opt.n, dtype=bool)
+    is_play[play] = True
+    on_play = np.flatnonzero(is_play[j])
+    rt = rows.runtime[k[on_play], opt.system[j[on_play]]]
+    order = np.lexsort((rt, j[on_play]))  # by option, shortest first
+    jj = j[on_play][order]
+    first = np.searchsorted(jj, jj, side="left")
+    rank = np.arange(jj.size) - first
+    room = (MIP_MAX_COLUMNS / COLUMNS_PER_ROW - frac_rows.size) / max(play.size, 1)
+    per = int(np.clip(room, 2, OPEN_PER_OPTION))
+    pick = on_play[order][rank < per]
+    return np.union1d(frac_rows, k[pick])
+
+
+def _interrupt_at(h, end: float) -> None:
+    """Stop HiGHS at ``end`` (``time.perf_counter()``) wherever it is.
+
+    HiGHS checks its own time limit between MIP nodes, not inside the root's cut separation,
+    which on these models can run for tens of seconds; its interrupt callbacks (highspy ≥ 1.8)
+    are checked in every simplex iteration too.
+    """
+    def stop(event) -> None:
+        if time.perf_counter() > end:
+            event.interrupt()
+
+    for name in ("cbMipInterrupt", "cbSimplexInterrupt"):
+        callback = getattr(h, name, None)
+        if callback is not None:
+            callback.subscribe(stop)
+
+
+def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray,
+                   n_hi: np.ndarray) -> np.ndarray:
+    """Rows to move off options whose placed load exceeds every replica (longest first).
+
+    Only a restricted LP stopped early (out of time) leaves such overflow.
+    """
+    rows, opt = lp.rows, lp.opt
+    load = v * rows.runtime[k, opt.system[j]]
+    over = np.bincount(j, weights=load, minlength=opt.n) - opt.replica_s * n_hi
+    hit = np.flatnonzero(over > 0)
+    if hit.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = []
+    for jj in hit:  # loop over the overflowing options
+        at = np.flatnonzero(j == jj)
+        at = at[np.argsort(-load[at], kind="stable")]
+        n_take = int(np.searchsorted(np.cumsum(load[at]), over[jj])) + 1
+        out.append(k[at[:n_take]])
+    return np.unique(np.concatenate(out))
+
+
+def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.ndarray,
+                j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Allowed columns ``(k, j)`` of the open rows, sorted by row.
+
+    Each open row keeps its own options and gets the :data:`COLUMNS_PER_ROW` allowed options
+    of least reduced cost at the LP's prices (the moves a repair can afford) and the two
+    cheapest with replicas to spare.
+    """
+    opt = lp.opt
+    n_o, n_j = open_rows.size, opt.n
+    rk = np.repeat(open_rows, n_j)
+    rj = np.tile(np.arange(n_j), n_o)
+    ok = opt.allowed(lp.rows, rk, rj)
+    rc = np.where(ok, lp.pricer.values(rk, rj, sol.mu, sol.nu), np.inf).reshape(n_o, n_j)
+    top = min(COLUMNS_PER_ROW, n_j)
+    best = np.argpartition(rc, top - 1, axis=1)[:, :top]
+    good = np.isfinite(np.take_along_axis(rc, best, axis=1))
+    # and the two cheapest options with replicas to spare (room for whatever must move)
+    spare = np.where(sol.n_on < opt.n_hi - 0.5, rc, np.inf)
+    two = min(2, n_j)
+    room = np.argpartition(spare, two - 1, axis=1)[:, :two]
+    fine = np.isfinite(np.take_along_axis(spare, room, axis=1))
+    mine = np.isin(k, open_rows)
+    ck = np.r_[np.repeat(open_rows, top)[good.ravel()], np.repeat(open_rows, two)[fine.ravel()],
+               k[mine]]
+    cj = np.r_[best.ravel()[good.ravel()], room.ravel()[fine.ravel()], j[mine]]
+    keys = np.unique(ck * n_j + cj)
+    return keys // n_j, keys % n_j
+
+
+def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndarray,
+            x0: np.ndarray, base_load: np.ndarray, n_start: np.ndarray, n_hi: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Floor the open rows' LP values, then place each left-over query where it costs least.
+
+    A left-over query may go to any option its row allows (switching replicas on if it must).
+
+    Returns:
+        ``(x on the candidate columns, (k, j) of the extra columns used, N)``, or None when
+        a query fits nowhere even with every replica on.
+    """
+    rows, opt = lp.rows, lp.opt
+    x = np.floor(x0 + FRACTION_TOL)
+    rt = rows.runtime[ck, opt.system[cj]]
+    busy = base_load + np.bincount(cj, weights=x * rt, minlength=opt.n)
+    full = busy > opt.replica_s * n_hi * (1 + 1e-12)  # an LP stopped while overflowing
+    if full.any():  # its queries there start over
+        x[full[cj]] = 0.0
+        busy = base_load + np.bincount(cj, weights=x * rt, minlength=opt.n)
+    n_on = np.maximum(n_start, np.ceil(busy / opt.replica_s - 1e-9)).astype(np.float64)
+    placed = np.bincount(ck, weights=x, minlength=rows.n)
+    left = np.zeros(rows.n)
+    left[open_rows] = rows.count[open_rows] - placed[open_rows]
+    js = np.arange(opt.n)
+    added: list[tuple[int, int]] = []
+    for kk in np.flatnonzero(left > 0.5):  # loop over the rows with left-overs
+        kv = np.full(opt.n, kk)
+        allowed = opt.allowed(rows, kv, js)
+        r_k = rows.runtime[kk, opt.system]
+        cost = lp.pricer.costs(kv, js)
+        for _ in range(int(round(left[kk]))):  # loop over its left-over queries
+            need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
+            extra = np.maximum(need - n_on, 0.0)
+            price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
+            pick = int(np.argmin(price))
+            if not np.isfinite(price[pick]):
+                return None
+            added.append((int(kk), pick))
+            busy[pick] += r_k[pick]
+            n_on[pick] = max(n_on[pick], need[pick])
+    pairs = np.array(added, dtype=np.int64).reshape(-1, 2)
+    return x, pairs, n_on
+
+
+def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray,
+           time_limit: float | None, abs_gap: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """An integral option plan from the restricted LP's solution (see the module docstring).
+
+    Args:
+        lp: the restricted LP that produced ``sol``.
+        sol: its solution (prices and values).
+        n_lo: least replica-slots per option.
+        n_hi: most replica-slots per option.
+        time_limit: seconds for the MIP and the fill rounds (None: no limit).
+        abs_gap: the MIP may stop this close to its own bound (objective units).
+
+    Returns:
+        ``(k, j, count, n_on, method)``.
+
+    Raises:
+        SolverError: no integral plan found (a left-over query fits nowhere).
+    """
+    t_start = time.perf_counter()
+    hs = highspy_module()
+    rows, opt = lp.rows, lp.opt
+    n_j = opt.n
+    k, j, v, frac_rows = _entries(lp, sol)
+    n_lp = np.asarray(sol.n_on, dtype=np.float64)
+    frac_n = np.abs(n_lp - np.rint(n_lp)) > FRACTION_TOL
+    frac_cols = np.isin(k, frac_rows)
+    play = np.union1d(np.unique(j[frac_cols]), np.flatnonzero(frac_n))
+    open_rows = np.union1d(_open_rows(lp, k, j, frac_rows, play),
+                           _overflow_rows(lp, k, j, v, n_hi))
+    keep = ~np.isin(k, open_rows)
+    kk, kj, kc = k[keep], j[keep], np.rint(v[keep]).astype(np.int64)
+    rt_keep = rows.runtime[kk, opt.system[kj]]
+    base_load = np.bincount(kj, weights=kc * rt_keep, minlength=n_j)
+    lo = np.maximum(n_lo, np.ceil(base_load / opt.replica_s - 1e-9))
+    hi = np.asarray(n_hi, dtype=np.float64)
+    if (lo > hi + 0.5).any():
+        raise SolverError("polish: the kept rows overflow an option")
+    ck, cj = _candidates(lp, sol, open_rows, k, j)
+    m = ck.size
+    # LP values of the open rows on their candidate columns (start of the greedy)
+    x0 = np.zeros(m)
+    keys = ck * n_j + cj
+    mine = ~keep
+    pos = np.searchsorted(keys, k[mine] * n_j + j[mine])
+    np.add.at(x0, pos, v[mine])
+    n_start = np.clip(np.ceil(n_lp - 1e-9), lo, hi)
+    start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi)
+    x_start = n_start_on = None
+    if start is not None:  # the columns the greedy used join the MIP's
+        x_floor, pairs, n_start_on = start
+        add = pairs[:, 0] * n_j + pairs[:, 1]
+        keys2 = np.union1d(keys, add)
+        x_start = np.zeros(keys2.size)
+        x_start[np.searchsorted(keys2, keys)] = x_floor
+        np.add.at(x_start, np.searchsorted(keys2, add), 1.0)
+        ck, cj = keys2 // n_j, keys2 % n_j
+        m = ck.size
+    # the MIP: columns N (J), up (with start-up), x (m); rows capacity (J), shares, up, open
+    inf = hs.kHighsInf
+    h = new_highs()
+    rt = rows.runtime[ck, opt.system[cj]]
+    s_of = opt.system[cj]
+    n_s = rows.a.shape[1]
+    h.addVars(n_j, lo, hi)
+    c_up = lp.cost_up
+    n_up = 0 if c_up is None else n_j
+    if n_up:
+        h.addVars(n_up, np.zeros(n_up), hi)
+    h.addVars(m, np.zeros(m), rows.count[ck])
+    n_col = n_j + n_up + m
+    cost = np.r_[opt.cost_n, np.zeros(0) if c_up is None else c_up.ravel(),
+                 lp.pricer.costs(ck, cj)]
+    h.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
+    integer = np.array([hs.HighsVarType.kInteger] * (n_j + m))
+    icols = np.r_[np.arange(n_j), n_j + n_up + np.arange(m)].astype(np.int32)
+    h.changeColsIntegrality(icols.size, icols, integer)
+    xcol = n_j + n_up + np.arange(m)
+    # capacity: Σ r·x − L·N ≤ −base_load
+    order = np.argsort(cj, kind="stable")
+    cstart = np.searchsorted(cj[order], np.arange(n_j))
+    for jj in range(n_j):  # loop over options: one capacity row each
+        sel = order[cstart[jj]:cstart[jj + 1] if jj + 1 < n_j else m]
+        idx = np.r_[jj, xcol[sel]].astype(np.int32)
+        h.addRow(-inf, -base_load[jj], idx.size, idx, np.r_[-opt.replica_s[jj], rt[sel]])
+    if lp.share_lo is not None and lp.share_hi is not None:
+        cnt = np.bincount(opt.system[kj], weights=kc, minlength=n_s)
+        for s in range(n_s):  # loop over systems
+            sel = np.flatnonzero(s_of == s)
+            h.addRow(lp.share_lo[s] - cnt[s], lp.share_hi[s] - cnt[s], sel.size,
+                     xcol[sel].astype(np.int32), np.ones(sel.size))
+    if n_up:
+        n_g = opt.n_groups
+        for jj in range(n_j):  # up[j] ≥ N[j] − N[j−1] within each system
+            idx = [n_j + jj, jj] + ([jj - 1] if jj % n_g else [])
+            val = [1.0, -1.0] + ([1.0] if jj % n_g else [])
+            h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    rstart = np.searchsorted(ck, open_rows)
+    rend = np.searchsorted(ck, open_rows, side="right")
+    for r, a, b in zip(open_rows, rstart, rend, strict=True):  # loop over the open rows
+        h.addRow(rows.count[r], rows.count[r], int(b - a), xcol[a:b].astype(np.int32),
+                 np.ones(int(b - a)))
+    if x_start is not None and n_start_on is not None:
+        vals = np.zeros(n_col)
+        vals[:n_j] = n_start_on
+        if n_up:
+            n_g = opt.n_groups
+            prev = np.where(np.arange(n_j) % n_g > 0, np.r_[0.0, n_start_on[:-1]], 0.0)
+            vals[n_j:n_j + n_up] = np.maximum(n_start_on - prev, 0.0)
+        vals[n_j + n_up:] = x_start
+        hsol = hs.HighsSolution()
+        hsol.col_value = vals
+        hsol.value_valid = True
+        h.setSolution(hsol)
+    t_mip = POLISH_TIME_S if time_limit is None else min(POLISH_TIME_S, 0.5 * time_limit)
+    h.setOptionValue("time_limit", max(float(t_mip), 0.05))
+    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-12))
+    _interrupt_at(h, time.perf_counter() + t_mip)
+    h.run()
+    info = h.getInfo()
+    found = info.primal_solution_status == 2 or model_status(h) == "optimal"
+    if found:
+        vals = np.asarray(h.getSolution().col_value)
+        x = np.rint(vals[n_j + n_up:])
+        n_on = np.rint(vals[:n_j])
+        method = "lp+polish"
+    elif x_start is not None and n_start_on is not None:
+        x, n_on = x_start, n_start_on
+        method = "lp+round"
+    else:
+        raise SolverError("rounding: a left-over query fits nowhere")
+    nz = x > 0
+    plan = (np.r_[kk, ck[nz]], np.r_[kj, cj[nz]], np.r_[kc, x[nz].astype(np.int64)],
+            n_on.astype(np.int64))
+    value = option_objective(lp, *plan)
+    end = None if time_limit is None else t_start + time_limit
+    for _ in range(FILL_ROUNDS):  # loop over a few fill rounds, while they gain and time is left
+        if end is not None and time.perf_counter() > end:
+            break
+        filled = fill_room(lp, *plan)
+        better = option_objective(lp, *filled)
+        if better >= value - 1e-12 * abs(value):
+            break
+        plan, value = filled, better
+        method = method + "+fill" if not method.endswith("+fill") else method
+    return (*plan, method)
+
