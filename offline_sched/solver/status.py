@@ -44,7 +44,7 @@ class SolveResult:
         gap: certified relative gap (U − bound) / |U| (inf when no bound is known).
         solve_s: wall time of the whole solve [s].
         lp_s: wall time of the LP relaxation [s] (NaN when none was solved).
-        method: what produced the schedule (``lp+round``, ``lp+polish``, ``mip``,
+        method: what produced the schedule (``lp+round``, ``lp+fill``, ``lp+core``,
             ``pulp:<solver>``, ``...+incumbent:<policy>``).
     """
 
