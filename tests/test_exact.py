@@ -1,4 +1,4 @@
-"""The exact finish (solver/exact.py, solver/fill.py) and the Hall check (solver/hall.py).
+"""The exact finish (solver/exact.py) and the Hall check (solver/hall.py).
 
 Every instance is built here from raw per-query arrays (runtimes, weights, eligibility,
 capacities), without calling the solver: singleton classes, capacities that bind tightly. The

@@ -3,7 +3,7 @@
 ``status`` (the :class:`Status` enum and the typed :class:`SolveResult`), ``highs_model`` (the
 one silent HiGHS factory, the one status map, the matrix builder), ``class_model`` (a class-level
 LP/MIP), ``relaxation`` (the LP relaxation, fast), ``rounding`` (to whole queries), ``exact``
-and ``fill`` (the exact finish: reduced-cost fixing, cores, the fill heuristic), ``hall`` (the
+(the exact finish: reduced-cost fixing, then the core MIP), ``hall`` (the
 fast infeasibility check per eligibility group), ``diagnosis`` (why infeasible),
 ``highs_solver`` (the fast path, with incumbent adoption) and ``pulp_reference`` (the per-query
 seed formulation).

@@ -1,33 +1,26 @@
 """Exact finish for assignment problems whose classes hold one or a few queries.
 
-The LP relaxation's dual prices y (capacity prices μ ≥ 0, share prices ν) give each eligible
+The LP relaxation's prices y (capacity prices μ ≥ 0, share prices ν) give each eligible
 (class c, system s) a reduced cost d[c,s] ≥ 0 and a bound L = g(y). For *any* feasible integral
 schedule x (weak duality, written out)
 
     U(x) − L = Σ d[c,s]·x[c,s] + Σ_s μ_s·(cap_s − load_s(x)) + (share slacks · ν)  ≥  Σ d·x,
 
 so a schedule with U(x) ≤ L + θ has x[c,s] ≤ ⌊θ / d[c,s]⌋ on every pair: **reduced-cost
-fixing**. The pairs that survive at threshold θ form the *core* (every class left with a single
-surviving system is fixed there); it is a small multiple-choice knapsack over the few binding
-capacity rows.
+fixing**. The pairs that survive at θ form the *core*; a class left with one surviving system
+is fixed there. With an incumbent of objective U, θ = U − L keeps every better schedule in the
+core, so the core's MIP, solved by HiGHS from the incumbent, decides the whole problem: its
+proven bound B gives the global bound min(B, L + θ) (schedules outside the core cost more than
+L + θ ≥ U). The core is a small multiple-choice knapsack over the few binding capacity rows:
+a basic LP optimum has at most one fractional class per coupling row, and only classes with a
+second system of reduced cost below the gap survive.
 
-The finish first tries the fill heuristic (:mod:`.fill`: round the LP vertex, refill the
-binding systems with cheap moves); a schedule within the target gap of L ends it. Otherwise it
-asks questions "is there a schedule with U ≤ L + θ?" (*probes*): the fill heuristic again,
-then HiGHS on sub-cores of the cheapest moves (64, 128, ... moves) and on the complete core at
-θ, each with the objective cut off at L + θ and stopping at the first schedule found. "Yes"
-gives a schedule within θ of L; "no" from the complete core proves that every schedule costs
-more than L + θ, which raises the bound (the expanding core of knapsack solvers: Balas &
-Zemel, Oper. Res. 28, 1980; Pisinger, Eur. J. Oper. Res. 87, 1995). Probes start at θ = the
-target gap and θ doubles after each "no": proofs at small θ are cheap (small cores). Once the
-core that holds every better schedule (θ = U − L) has at most twice the columns of the last
-probe's, it is the next size up anyway: it is optimised directly from the incumbent, in one
-branch-and-bound tree whose proven bound, capped at U, bounds the whole problem. So the method
-is chosen by measured quantities (the gap each step leaves, the size of the next core), and
-the work grows geometrically. Effort is bounded by a time limit and/or a branch-and-bound
-node budget (the latter is deterministic).
+Without an incumbent the finish *probes*: the core at a small θ either holds a schedule (an
+incumbent; then the step above) or is infeasible, which proves U ≥ L + θ; θ grows fourfold
+until the core holds every pair, when infeasibility is proven outright.
 
-Everything here works on plain arrays; it knows nothing of workloads or fleets.
+Effort is bounded by a time limit and/or a branch-and-bound node budget (the latter is
+deterministic). Everything here works on plain arrays; it knows nothing of workloads or fleets.
 """
 
 from __future__ import annotations
@@ -37,15 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SolverError
 from .class_model import margin_capacity
-from .fill import FIRST_MOVES, Filler
-from .highs_model import highspy_module, new_highs
-from .status import Status
+from .highs_model import build_highs
+from .status import GAP_TOL, Status, relative_gap
 
-FINISH_BUDGET_S = 10.0
-"""Seconds the solver gives the core MIPs when the caller sets no time limit (they are only
-needed where the LP bound is not tight: classes of one or a few queries, 10^3–10^4 queries)."""
+FINISH_BUDGET_S = 60.0
+"""Seconds the core MIPs may take when the caller sets no time limit (then ``gap``)."""
+FIX_SLACK_REL = 1e-9
+"""θ is widened by this fraction (and a 1e-12·|U| floor), so float error in the reduced costs
+can never fix out a pair that a better schedule uses."""
+PROBE_GROWTH = 4.0
+"""θ grows by this factor after each probe that proves no schedule within L + θ."""
 
 
 @dataclass(frozen=True)
@@ -96,13 +91,13 @@ class ClassArrays:
 
 @dataclass(frozen=True)
 class LPCertificate:
-    """An optimal LP vertex with the prices that prove its bound.
+    """An LP solution with the prices that prove its bound.
 
     Attributes:
         counts: (C, S) LP solution.
         reduced: (C, S) reduced costs at the prices (≥ 0; +inf where ineligible).
         lower_bound: the Lagrangian bound g(y) at the same prices.
-        capacity_price: (S,) μ ≥ 0, or None (then the fill heuristic is skipped).
+        capacity_price: (S,) μ ≥ 0, or None (informative only).
     """
 
     counts: np.ndarray
@@ -122,10 +117,9 @@ class ExactResult:
         gap: relative gap (U − bound) / |U|.
         status: ``optimal`` (gap within tolerance), ``gap`` (effort or time exhausted) or
             ``infeasible`` (proven: no integral schedule exists).
-        method: what produced the schedule: ``round`` (the incumbent given), ``fill`` (the
-            fill heuristic) or ``core`` (a core MIP).
-        probes: questions "is there a schedule within θ of L?" answered.
+        method: what produced the schedule: ``round`` (the incumbent given) or ``core``.
         cores: core MIPs solved.
+        core_columns: columns of the last core MIP.
         nodes: branch-and-bound nodes used.
         solve_s: wall time [s].
     """
@@ -136,24 +130,17 @@ class ExactResult:
     gap: float
     status: Status
     method: str
-    probes: int
     cores: int
+    core_columns: int
     nodes: int
     solve_s: float
-
-
-def relative_gap(upper: float, lower: float) -> float:
-    """(upper − lower) / max(|upper|, 1e-12), floored at 0 (inf without an upper bound)."""
-    if not np.isfinite(upper):
-        return np.inf
-    return max(0.0, (upper - lower) / max(abs(upper), 1e-12))
 
 
 def core_bounds(problem: ClassArrays, lp: LPCertificate, threshold: float) -> np.ndarray:
     """Upper bound on x[c, s] in any schedule within ``threshold`` of the LP bound.
 
-    ``⌊θ / d⌋`` (capped at the class size) where d > 0; the class size where the LP uses the
-    pair or d ≤ 0; 0 where ineligible.
+    ``⌊θ / d⌋`` (capped at the class size) where d > 0; the class size where d ≤ 0 or the
+    LP uses the pair; 0 where ineligible.
 
     Returns:
         (C, S) float array.
@@ -161,209 +148,126 @@ def core_bounds(problem: ClassArrays, lp: LPCertificate, threshold: float) -> np
     n = problem.count.astype(np.float64)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(lp.reduced > 0, threshold / lp.reduced, np.inf)
-    ub = np.minimum(np.floor(ratio * (1 + 1e-12)), n)
+    ub = np.minimum(np.floor(ratio), n)
     ub = np.where((lp.counts > 1e-9) | (lp.reduced <= 0), n, ub)
     return np.where(problem.eligible, ub, 0.0)
 
 
-def _free_columns(ub: np.ndarray) -> int:
-    """Columns of a core's MIP: the surviving pairs of classes with more than one."""
-    alive = ub > 0
-    return int(alive[alive.sum(axis=1) > 1].sum())
-
-
-def _sub_thresholds(lp: LPCertificate, eligible: np.ndarray, theta: float) -> list[float]:
-    """Thresholds of the sub-cores below θ: the FIRST_MOVES cheapest moves, then doubling."""
-    cand = eligible & (lp.counts <= 1e-9) & (lp.reduced > 0) & (lp.reduced <= theta)
-    d = np.sort(lp.reduced[cand])
-    out, k = [], FIRST_MOVES
-    while k < d.size:
-        out.append(float(d[k - 1]))
-        k *= 2
-    return out
-
-
 @dataclass(frozen=True)
-class _Answer:
-    counts: np.ndarray | None  # a verified schedule with objective ≤ the cut-off, or None
-    decided: bool  # a schedule was found, or it was proven that there is none
+class _Core:
+    """Outcome of one core MIP."""
+
+    counts: np.ndarray | None  # verified feasible schedule, or None
+    bound: float  # proven bound on every schedule inside the core (inf: none exists)
+    optimal: bool  # HiGHS finished (the bound is within its gap of the schedule)
+    columns: int
     nodes: int
-    bound: float = -np.inf  # when none: every schedule of the core costs more than this
-    method: str = "core"
 
 
-def _solve_core(problem: ClassArrays, ub: np.ndarray, cutoff: float, resolution: float,
-                time_limit: float | None, node_limit: int | None,
-                start: np.ndarray | None = None, gap_tol: float | None = None) -> _Answer:
-    """Search the core (pairs with ub > 0) for a schedule of objective ≤ ``cutoff``.
-
-    Without ``gap_tol`` HiGHS stops at the first such schedule; a "none" answer proves every
-    schedule of the core costs more than cutoff − 2·resolution. With ``gap_tol`` (and no
-    cut-off) it optimises from ``start`` to that gap, and ``bound`` is its proven bound.
-    """
-    p = problem
-    n_c, n_s = p.eligible.shape
+def _solve_core(p: ClassArrays, ub: np.ndarray, start: np.ndarray | None, abs_gap: float,
+                time_limit: float | None, node_limit: int | None) -> _Core:
+    """The MIP over the core (pairs with ub > 0); fixed classes enter as a constant."""
     alive = ub > 0
     n_alive = alive.sum(axis=1)
-    free = np.flatnonzero(n_alive > 1)
-    fixed = np.zeros((n_c, n_s), dtype=np.int64)
-    one = np.flatnonzero(n_alive == 1)
-    fixed[one, np.argmax(alive[one], axis=1)] = p.count[one]
+    rows = np.arange(p.count.size)
+    single = np.argmax(alive, axis=1)
+    one = (n_alive == 1) & (ub[rows, single] >= p.count)
+    if (n_alive == 0).any():
+        return _Core(None, np.inf, True, 0, 0)
+    fixed = np.zeros(ub.shape, dtype=np.int64)
+    fixed[rows[one], single[one]] = p.count[one]
     offset = p.cost(fixed)
+    free = np.flatnonzero(~one)
     if free.size == 0:
-        ok = p.feasible(fixed) and offset <= cutoff
-        return _Answer(fixed if ok else None, True, 0, cutoff)
-    cls_local, sys = np.nonzero(alive[free])
-    cls = free[cls_local]
-    k = cls.size
-    rt = np.where(p.eligible, p.runtime_s, 0.0)
-    hs, h = highspy_module(), new_highs()
-    cap = margin_capacity(p.capacity_s)  # HiGHS's tolerance can never overfill a system
-    idx = [cls_local, free.size + sys]
-    val = [np.ones(k), rt[cls, sys]]
-    lo = [p.count[free].astype(np.float64), np.full(n_s, -hs.kHighsInf)]
-    hi = [p.count[free].astype(np.float64), cap - p.load(fixed)]
+        ok = p.feasible(fixed)
+        return _Core(fixed if ok else None, offset if ok else np.inf, True, 0, 0)
+    placed = fixed.sum(axis=0)
+    room = margin_capacity(p.capacity_s) - p.load(fixed)
     if p.has_shares:
-        placed = fixed.sum(axis=0)
-        idx.append(free.size + n_s + sys)
-        val.append(np.ones(k))
-        lo.append((p.min_count - placed).astype(np.float64))
-        hi.append((p.max_count - placed).astype(np.float64))
-    per = len(idx)
-    lp = hs.HighsLp()
-    lp.num_col_ = k
-    lp.num_row_ = free.size + n_s * (per - 1)
-    lp.col_cost_ = p.weights[cls, sys].astype(np.float64)
-    lp.col_lower_ = np.zeros(k)
-    lp.col_upper_ = ub[cls, sys].astype(np.float64)
-    lp.row_lower_ = np.concatenate(lo)
-    lp.row_upper_ = np.concatenate(hi)
-    lp.offset_ = float(offset)
-    lp.a_matrix_.format_ = hs.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, per * k + 1, per, dtype=np.int32)
-    lp.a_matrix_.index_ = np.column_stack(idx).ravel().astype(np.int32)
-    lp.a_matrix_.value_ = np.column_stack(val).ravel()
-    lp.integrality_ = [hs.HighsVarType.kInteger] * k
-    if h.passModel(lp) == hs.HighsStatus.kError:
-        raise SolverError("HiGHS rejected the core model")
-    # objective cut-off row Σ w·x ≤ cutoff − fixed cost, tightened by more than HiGHS's
-    # feasibility tolerance, so a schedule it accepts is below the cut-off in exact arithmetic
-    proven = cutoff
-    if np.isfinite(cutoff):  # scaled so HiGHS's row tolerance is `resolution` in objective
-        scale = 2.0 * float(h.getOptionValue("mip_feasibility_tolerance")[1]) / resolution
-        h.addRow(-hs.kHighsInf, float(cutoff - offset) * scale - 2 * scale * resolution, k,
-                 np.arange(k, dtype=np.int32), lp.col_cost_ * scale)
-        proven = cutoff - 2 * resolution
-    if gap_tol is None:
-        h.setOptionValue("mip_max_improving_sols", 1)
+        lo, hi = p.min_count - placed, p.max_count - placed
     else:
-        h.setOptionValue("mip_rel_gap", gap_tol)
-        h.setOptionValue("mip_abs_gap", 0.0)
-        if start is not None:
-            sol = hs.HighsSolution()
-            sol.col_value = start[cls, sys].astype(np.float64)
-            sol.value_valid = True
-            h.setSolution(sol)
+        lo = hi = None
+    model = build_highs(alive[free], np.where(alive[free], p.runtime_s[free], 0.0),
+                        p.count[free], room, lo, hi, integer=True)
+    h, cls, sys = model.h, model.cls, model.sys
+    k = cls.size
+    h.changeColsCost(k, np.arange(k, dtype=np.int32), p.weights[free][cls, sys])
+    h.changeColsBounds(k, np.arange(k, dtype=np.int32), np.zeros(k),
+                       ub[free][cls, sys].astype(np.float64))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("mip_abs_gap", float(abs_gap))
     if time_limit is not None:
         h.setOptionValue("time_limit", max(float(time_limit), 0.01))
     if node_limit is not None:
         h.setOptionValue("mip_max_nodes", max(int(node_limit), 1))
+    if start is not None:
+        sol = model.hs.HighsSolution()
+        sol.col_value = start[free][cls, sys].astype(np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
     h.run()
+    hs = model.hs
     info = h.getInfo()
     nodes = max(int(info.mip_node_count), 0)
-    if h.getModelStatus() == hs.HighsModelStatus.kInfeasible:
-        return _Answer(None, True, nodes, proven)
-    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf
-    decided = h.getModelStatus() == hs.HighsModelStatus.kOptimal or gap_tol is None
+    status = h.getModelStatus()
+    if status in (hs.HighsModelStatus.kInfeasible, hs.HighsModelStatus.kUnboundedOrInfeasible):
+        return _Core(None, np.inf, True, k, nodes)
+    bound = offset + float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) \
+        else -np.inf
+    optimal = status == hs.HighsModelStatus.kOptimal
     if info.primal_solution_status == 0:
-        return _Answer(None, False, nodes, bound)
+        return _Core(None, bound, optimal, k, nodes)
     counts = fixed.copy()
-    counts[cls, sys] = np.rint(np.asarray(h.getSolution().col_value))
-    if not p.feasible(counts) or p.cost(counts) > cutoff:
-        return _Answer(None, False, nodes, bound)  # beyond HiGHS's tolerances: not decided
-    return _Answer(counts, decided, nodes, bound)
+    counts[free[cls], sys] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+    return _Core(counts if p.feasible(counts) else None, bound, optimal, k, nodes)
 
 
-class _Search:
-    """The state of one finish: incumbent, proven bound, effort spent."""
+class _Effort:
+    """Time and nodes left for the core MIPs of one finish."""
 
-    def __init__(self, problem: ClassArrays, lp: LPCertificate, time_limit: float | None,
-                 node_limit: int | None, resolution: float):
-        self.p, self.lp = problem, lp
-        self.resolution = resolution
+    def __init__(self, time_limit: float | None, node_limit: int | None):
         self.start = time.perf_counter()
         self.time_limit = time_limit
         self.nodes_left = node_limit
-        self.cores = self.nodes = 0
-        self.filler: Filler | None = None
+        self.cores = self.nodes = self.columns = 0
 
     def left(self) -> float | None:
+        """Seconds left, or None without a limit."""
         if self.time_limit is None:
             return None
         return self.time_limit - (time.perf_counter() - self.start)
 
     def exhausted(self) -> bool:
+        """Whether the time or node budget is spent."""
         left = self.left()
         return (left is not None and left <= 0) or (self.nodes_left is not None
                                                     and self.nodes_left <= 0)
 
-    def fill(self, budget: float, best: bool = False) -> np.ndarray | None:
-        """The fill heuristic's schedule if it is feasible and within ``budget`` of L."""
-        lp = self.lp
-        if lp.capacity_price is None:
-            return None
-        if self.filler is None:
-            self.filler = Filler(self.p.eligible, self.p.runtime_s, self.p.count,
-                                 self.p.capacity_s, lp.counts, lp.reduced, lp.capacity_price)
-        counts = self.filler.schedule(budget, best, self.left())
-        if counts is None or not self.p.feasible(counts) \
-                or self.p.cost(counts) > lp.lower_bound + budget:
-            return None
-        return counts
-
-    def core(self, ub: np.ndarray, cutoff: float, start: np.ndarray | None = None,
-             gap_tol: float | None = None) -> _Answer:
-        """One core MIP within the effort left (see :func:`_solve_core`)."""
-        if self.exhausted():
-            return _Answer(None, False, 0)
-        out = _solve_core(self.p, ub, cutoff, self.resolution, self.left(), self.nodes_left,
-                          start, gap_tol)
+    def solve(self, p: ClassArrays, ub: np.ndarray, start: np.ndarray | None,
+              abs_gap: float) -> _Core:
+        """One core MIP within the effort left, accounted for."""
+        out = _solve_core(p, ub, start, abs_gap, self.left(), self.nodes_left)
         self.cores += 1
         self.nodes += out.nodes
+        self.columns = out.columns
         if self.nodes_left is not None:
             self.nodes_left -= max(out.nodes, 1)
         return out
 
-    def probe(self, theta: float) -> _Answer:
-        """Is there a schedule with U ≤ L + θ? Fill heuristic, sub-cores, complete core."""
-        cutoff = self.lp.lower_bound + theta
-        found = self.fill(theta)
-        if found is not None:
-            return _Answer(found, True, 0, method="fill")
-        complete = core_bounds(self.p, self.lp, theta)
-        size = _free_columns(complete)
-        subs = [ub for ub in (core_bounds(self.p, self.lp, t)
-                              for t in _sub_thresholds(self.lp, self.p.eligible, theta))
-                if 2 * _free_columns(ub) <= size]  # larger ones cost about as much
-        out = _Answer(None, True, 0)
-        for ub in [*subs, complete]:
-            out = self.core(ub, cutoff)
-            if out.counts is not None or not out.decided:
-                return out
-        return out  # the complete core holds none: proven up to out.bound
+
+def _widen(theta: float, scale: float) -> float:
+    return theta * (1 + FIX_SLACK_REL) + 1e-12 * scale
 
 
 def exact_finish(problem: ClassArrays, lp: LPCertificate, incumbent: np.ndarray | None,
-                 gap_tol: float = 1e-6, time_limit: float | None = None,
+                 gap_tol: float = GAP_TOL, time_limit: float | None = None,
                  node_limit: int | None = None) -> ExactResult:
     """Close the gap between an incumbent and the LP bound, with a certified bound.
 
-    Fill heuristic; probes at θ = target, 2·target, ...; then the complete core at U − L
-    (see the module docstring).
-
     Args:
         problem: the class-level problem.
-        lp: an optimal LP vertex, its reduced costs and bound.
+        lp: an LP solution, its reduced costs and bound (any prices: the bound and the
+            reduced costs must be computed at the same ones).
         incumbent: (C, S) a feasible integral schedule, or None.
         gap_tol: relative gap to certify.
         time_limit: seconds for the whole finish, or None.
@@ -375,49 +279,33 @@ def exact_finish(problem: ClassArrays, lp: LPCertificate, incumbent: np.ndarray 
         The best schedule with its certified bound.
     """
     base = float(lp.lower_bound)
+    effort = _Effort(time_limit, node_limit)
     best = None if incumbent is None else np.asarray(incumbent, dtype=np.int64)
+    if best is not None and not problem.feasible(best):
+        best = None
     upper = problem.cost(best) if best is not None else np.inf
-    width = gap_tol * max(min(abs(base), abs(upper)), 1e-12) * (1 - 1e-6)
-    search = _Search(problem, lp, time_limit, node_limit, resolution=1e-3 * width)
     method = "round"
-    filled = search.fill(upper - base if np.isfinite(upper) else np.inf, best=True)
-    if filled is not None and problem.cost(filled) < upper:
-        best, upper, method = filled, problem.cost(filled), "fill"
-    proven, probes, step, last = 0.0, 0, width, 0  # every schedule has U ≥ L + proven
-    res = search.resolution
-    while relative_gap(upper, base + proven) > gap_tol and not search.exhausted():
-        theta = upper - base if np.isfinite(upper) else np.inf
-        complete = core_bounds(problem, lp, theta)
-        if probes and _free_columns(complete) <= 2 * last:
-            # the core holding every better schedule is the next size up: optimise it from
-            # the incumbent; its proven bound (capped at U) bounds the whole problem
-            out = search.core(complete, np.inf, best, gap_tol)
-            if out.counts is not None and problem.cost(out.counts) < upper:
-                best, upper, method = out.counts, problem.cost(out.counts), "core"
-            proven = max(proven, min(out.bound, base + theta) - base)
-            break
-        certify = upper - base - width + 2 * res  # a "no" here closes the gap
-        theta = min(proven + step, certify)  # never at or above U: only better schedules
-        if probes == 0 and certify <= 2 * theta:  # the first doubling would reach it
-            theta = certify
-        theta = max(theta, proven + res)
-        out = search.probe(theta)  # cheap proofs first: small θ, small cores
-        probes += 1
-        last = _free_columns(core_bounds(problem, lp, theta))
-        if out.counts is not None:
-            if problem.cost(out.counts) >= upper:  # pragma: no cover - θ < U − L
-                break
-            best, upper, method = out.counts, problem.cost(out.counts), out.method
-        elif out.decided:
-            proven = max(proven, out.bound - base)
-            step *= 2
-        else:
-            break
-    lower = base + proven
+    lower = base
+    theta = gap_tol * max(abs(base), 1e-12)  # first probe without an incumbent
+    while not effort.exhausted() and relative_gap(upper, lower) > gap_tol:
+        scale = max(abs(base), abs(upper) if np.isfinite(upper) else 0.0, 1e-12)
+        probe = best is None
+        reach = _widen(upper - base if not probe else theta, scale)
+        ub = core_bounds(problem, lp, reach)
+        whole = bool((ub >= np.where(problem.eligible, problem.count[:, None], 0)).all())
+        out = effort.solve(problem, ub, best, 0.5 * gap_tol * scale)
+        # schedules outside the core cost more than L + reach; inside, at least out.bound
+        lower = max(lower, out.bound if whole else min(out.bound, base + reach))
+        if out.counts is not None and problem.cost(out.counts) < upper:
+            best, upper, method = out.counts, problem.cost(out.counts), "core"
+        lower = min(lower, upper)
+        if not probe or whole or not (out.optimal or out.counts is not None):
+            break  # decided, or the limits were reached inside this core
+        theta *= PROBE_GROWTH  # no schedule within L + θ: look further
     gap = relative_gap(upper, lower)
     if best is None:
-        status = Status.INFEASIBLE if np.isinf(proven) else Status.GAP
+        status = Status.INFEASIBLE if np.isinf(lower) and lower > 0 else Status.GAP
     else:
         status = Status.OPTIMAL if gap <= gap_tol else Status.GAP
-    return ExactResult(best, upper, lower, gap, status, method, probes, search.cores,
-                       search.nodes, time.perf_counter() - search.start)
+    return ExactResult(best, upper, lower, gap, status, method, effort.cores, effort.columns,
+                       effort.nodes, time.perf_counter() - effort.start)

@@ -7,10 +7,10 @@
    capacities (:mod:`.rounding`). The result is integral and feasible; its gap to the LP bound
    is certified. Where classes hold many queries this is already optimal (10^6 queries).
 3. Where it is not (classes of one or a few queries, 10^3–10^5 queries), the exact finish
-   (:mod:`.exact`): the fill heuristic refills the binding capacities from the LP vertex, and
-   reduced-cost fixing against the LP bound shrinks the problem to small cores that HiGHS
-   decides, each answer either a better schedule or a higher proven bound. Which step runs is
-   decided by the certified gap each one leaves, not by the problem's size.
+   (:mod:`.exact`): reduced-cost fixing against the rounded incumbent shrinks the problem to
+   the small core that holds every better schedule, and HiGHS decides that core from the
+   incumbent; its proven bound bounds the whole problem. Which step runs is decided by the
+   certified gap the rounding leaves, not by the problem's size.
 4. Incumbents given by the caller (feasible schedules of other policies) are adopted when
    better, with the gap recomputed against the same bound, so every caller gets the same answer.
 

@@ -28,7 +28,12 @@ class Status(StrEnum):
 
 
 def relative_gap(upper: float, lower: float) -> float:
-    """Certified relative gap ``(upper − lower) / max(|upper|, 1e-12)``, floored at 0."""
+    """Certified relative gap ``(upper − lower) / max(|upper|, 1e-12)``, floored at 0.
+
+    Infinite without an upper bound (``upper`` = inf) or without a lower bound.
+    """
+    if not np.isfinite(upper) or lower == -np.inf:
+        return float("inf")
     return max(0.0, (upper - lower) / max(abs(upper), 1e-12))
 
 
