@@ -193,13 +193,13 @@ def milp_run(model, limit_s: float) -> dict:
             "milp_finished": bool(res.status == 0 and gap <= GAP * (1 + 1e-9))}
 
 
-def tool_run(frame: pd.DataFrame, fleet: Path) -> dict:
+def tool_run(frame: pd.DataFrame, fleet: Path, time_limit: float | None = None) -> dict:
     """offline_sched.solve end to end: wall time, status, gap, objective, bound."""
     from offline_sched import solve
 
     start = time.perf_counter()
     with quiet_stdout():
-        sched = solve(frame, str(fleet), LAM)
+        sched = solve(frame, str(fleet), LAM, time_limit=time_limit)
     elapsed = time.perf_counter() - start
     info = sched.summary
     return {"tool_s": elapsed, "tool_solve_s": float(info["solve_s"]),
@@ -225,13 +225,19 @@ def one_size(fleet_key: str, n: int, args, workdir: Path, milp_ok: bool) -> dict
         print(f"  fleet-{fleet_key} {n}: tool {tools[-1]['tool_s']:.2f} s "
               f"({tools[-1]['status']}, gap {tools[-1]['gap']:.1e}), LP {lps[-1][0]:.2f} s"
               + (f", MILP {milps[-1]['milp_s']:.1f} s" if milps else ""), flush=True)
+    limited = None
+    if args.time_limit:  # is the limit honoured? (one run; wall time of the whole call)
+        limited = tool_run(frame, fleet, args.time_limit)
+        print(f"  fleet-{fleet_key} {n}: --time-limit {args.time_limit:g}: "
+              f"{limited['tool_s']:.2f} s ({limited['status']}, gap {limited['gap']:.1e})",
+              flush=True)
     row = {"fleet": f"fleet-{fleet_key}", "queries": n, "classes": problem.classes.n_classes,
            "tool_s": statistics.median(t["tool_s"] for t in tools),
            "tool_solve_s": statistics.median(t["tool_solve_s"] for t in tools),
            "gap": max(t["gap"] for t in tools), "status": tools[0]["status"],
            "method": tools[0]["method"], "objective": tools[0]["objective"],
            "bound": tools[0]["bound"], "lp_s": statistics.median(t[0] for t in lps),
-           "lp_objective": lps[0][1], "tools": tools, "milps": milps}
+           "lp_objective": lps[0][1], "tools": tools, "milps": milps, "limited": limited}
     if milps:
         fin = [m for m in milps if m["milp_finished"]]
         row.update(milp_finished=bool(fin) and len(fin) == len(milps),
@@ -295,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help=f"sizes {QUICK_SIZES}, fleet-4, 1 run, MILP limit 30 s "
                          "(explicit options still win)")
+    ap.add_argument("--time-limit", type=float, default=2.0,
+                    help="also run the tool once per size with this time limit and print its "
+                         "wall time (0: skip; default 2)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also save all runs here")
     args = ap.parse_args(argv)

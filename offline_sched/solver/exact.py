@@ -15,9 +15,13 @@ L + θ ≥ U). The core is a small multiple-choice knapsack over the few binding
 a basic LP optimum has at most one fractional class per coupling row, and only classes with a
 second system of reduced cost below the gap survive.
 
-Without an incumbent the finish *probes*: the core at a small θ either holds a schedule (an
-incumbent; then the step above) or is infeasible, which proves U ≥ L + θ; θ grows fourfold
-until the core holds every pair, when infeasibility is proven outright.
+That core can be large when the incumbent is poor (the rounded LP vertex is often 10^-3 off
+where classes are singletons), so the finish grows it: the core at θ = gap_tol·|L|, then θ
+four times larger each step, capped at U − L, each core solved from the best schedule so far
+(the previous core's schedule lies in the next one). Each step gives a schedule and the bound
+min(B, L + θ); it ends when the gap is certified, the complete core (θ = U − L) is decided, or
+the effort runs out. Without any schedule the same steps run until the core holds every pair;
+if that one is infeasible, so is the problem.
 
 Effort is bounded by a time limit and/or a branch-and-bound node budget (the latter is
 deterministic). Everything here works on plain arrays; it knows nothing of workloads or fleets.
@@ -34,13 +38,13 @@ from .class_model import margin_capacity
 from .highs_model import build_highs
 from .status import GAP_TOL, Status, relative_gap
 
-FINISH_BUDGET_S = 60.0
+FINISH_BUDGET_S = 30.0
 """Seconds the core MIPs may take when the caller sets no time limit (then ``gap``)."""
 FIX_SLACK_REL = 1e-9
 """θ is widened by this fraction (and a 1e-12·|U| floor), so float error in the reduced costs
 can never fix out a pair that a better schedule uses."""
 PROBE_GROWTH = 4.0
-"""θ grows by this factor after each probe that proves no schedule within L + θ."""
+"""θ grows by this factor between cores (so the work grows geometrically)."""
 
 
 @dataclass(frozen=True)
@@ -286,22 +290,22 @@ def exact_finish(problem: ClassArrays, lp: LPCertificate, incumbent: np.ndarray 
     upper = problem.cost(best) if best is not None else np.inf
     method = "round"
     lower = base
-    theta = gap_tol * max(abs(base), 1e-12)  # first probe without an incumbent
+    theta = gap_tol * max(abs(base), 1e-12)  # the first core: the smallest worth asking
     while not effort.exhausted() and relative_gap(upper, lower) > gap_tol:
-        scale = max(abs(base), abs(upper) if np.isfinite(upper) else 0.0, 1e-12)
-        probe = best is None
-        reach = _widen(upper - base if not probe else theta, scale)
+        scale = max(min(abs(base), abs(upper)), 1e-12)
+        complete = best is not None and theta >= upper - base
+        reach = _widen(upper - base if complete else theta, scale)
         ub = core_bounds(problem, lp, reach)
         whole = bool((ub >= np.where(problem.eligible, problem.count[:, None], 0)).all())
-        out = effort.solve(problem, ub, best, 0.5 * gap_tol * scale)
+        out = effort.solve(problem, ub, best, gap_tol * scale * (1 - 1e-3))
         # schedules outside the core cost more than L + reach; inside, at least out.bound
         lower = max(lower, out.bound if whole else min(out.bound, base + reach))
         if out.counts is not None and problem.cost(out.counts) < upper:
             best, upper, method = out.counts, problem.cost(out.counts), "core"
         lower = min(lower, upper)
-        if not probe or whole or not (out.optimal or out.counts is not None):
+        if complete or whole or not (out.optimal or out.counts is not None):
             break  # decided, or the limits were reached inside this core
-        theta *= PROBE_GROWTH  # no schedule within L + θ: look further
+        theta *= PROBE_GROWTH  # a larger core: every schedule within L + θ
     gap = relative_gap(upper, lower)
     if best is None:
         status = Status.INFEASIBLE if np.isinf(lower) and lower > 0 else Status.GAP
