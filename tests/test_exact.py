@@ -16,7 +16,13 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from offline_sched.solver.exact import ClassArrays, LPCertificate, core_bounds, exact_finish
+from offline_sched.solver.exact import (
+    ClassArrays,
+    LPCertificate,
+    core_bounds,
+    exact_finish,
+    solve_core,
+)
 from offline_sched.solver.hall import describe, hall_violations
 
 
@@ -181,6 +187,24 @@ def test_reduced_cost_fixing_keeps_every_pair_an_optimum_uses():
         assert (ub[np.arange(choice.size), choice] >= 1).all()
 
 
+def test_the_core_at_the_optimum_s_distance_holds_the_optimum():
+    """One core MIP at θ = opt − L: most classes fixed, and its schedule is the optimum."""
+    fixed_seen = 0
+    for seed in range(6):
+        inst = raw_instance(600 + seed, n=24)
+        opt, _ = oracle(*inst)
+        cert = lp_certificate(*inst)
+        problem = arrays(*inst)
+        ub = core_bounds(problem, cert, (opt - cert.lower_bound) * (1 + 1e-9) + 1e-12)
+        fixed_seen += int(((ub > 0).sum(axis=1) == 1).sum())
+        out = solve_core(problem, ub, None, 1e-12, None, None)
+        assert out.counts is not None and out.optimal
+        check_schedule(out.counts, inst[0], inst[1], inst[3])
+        assert problem.cost(out.counts) == pytest.approx(opt, rel=1e-9)
+        assert out.bound <= opt + 1e-9 * abs(opt)
+    assert fixed_seen > 0  # reduced-cost fixing really fixed classes here
+
+
 def test_shares_are_respected_against_the_oracle():
     inst = raw_instance(11, n=24, n_s=3, tight=0.8, sink=3.0)
     eligible, runtime, weights, capacity = inst
@@ -300,3 +324,29 @@ def test_hall_is_quiet_on_feasible_instances():
         inst = raw_instance(500 + seed, n=30, sink=2.0)
         assert np.isfinite(oracle(*inst)[0])
         assert hall_violations(*_hall_args(inst[0], inst[1], inst[3])) == []
+
+
+# -- end to end: the tool on singleton classes against tests/oracle.py ----------------------
+
+@pytest.mark.parametrize("seed", range(10))
+def test_tool_on_tight_singleton_instances_matches_the_oracle(seed):
+    """Classes of one query, capacities 0–10 % above the least fractional window."""
+    from instances import singleton_instance
+    from test_oracle import check_against_oracle
+
+    inst = singleton_instance(seed, n=14 + seed, n_systems=3 + seed % 2, factor=1.0 + 0.01 * seed)
+    assert inst.frame[["input_tokens", "output_tokens"]].drop_duplicates().shape[0] \
+        == len(inst.frame)  # singletons
+    check_against_oracle(inst)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tool_is_infeasible_exactly_when_the_oracle_is(seed):
+    """Windows a little below the least fractional one: no schedule exists."""
+    from instances import singleton_instance
+    from oracle import oracle_solve
+    from test_oracle import check_against_oracle
+
+    inst = singleton_instance(50 + seed, n=24, factor=0.97)
+    assert not oracle_solve(inst.frame, inst.fleet_toml, inst.lam).feasible_loose
+    assert check_against_oracle(inst) is None  # the tool raised InfeasibleError

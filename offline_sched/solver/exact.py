@@ -168,7 +168,7 @@ class _Core:
     nodes: int
 
 
-def _solve_core(p: ClassArrays, ub: np.ndarray, start: np.ndarray | None, abs_gap: float,
+def solve_core(p: ClassArrays, ub: np.ndarray, start: np.ndarray | None, abs_gap: float,
                 time_limit: float | None, node_limit: int | None) -> _Core:
     """The MIP over the core (pairs with ub > 0); fixed classes enter as a constant."""
     alive = ub > 0
@@ -250,7 +250,7 @@ class _Effort:
     def solve(self, p: ClassArrays, ub: np.ndarray, start: np.ndarray | None,
               abs_gap: float) -> _Core:
         """One core MIP within the effort left, accounted for."""
-        out = _solve_core(p, ub, start, abs_gap, self.left(), self.nodes_left)
+        out = solve_core(p, ub, start, abs_gap, self.left(), self.nodes_left)
         self.cores += 1
         self.nodes += out.nodes
         self.columns = out.columns
