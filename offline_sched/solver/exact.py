@@ -16,12 +16,15 @@ a basic LP optimum has at most one fractional class per coupling row, and only c
 second system of reduced cost below the gap survive.
 
 That core can be large when the incumbent is poor (the rounded LP vertex is often 10^-3 off
-where classes are singletons), so the finish grows it: the core at θ = gap_tol·|L|, then θ
-four times larger each step, capped at U − L, each core solved from the best schedule so far
-(the previous core's schedule lies in the next one). Each step gives a schedule and the bound
-min(B, L + θ); it ends when the gap is certified, the complete core (θ = U − L) is decided, or
-the effort runs out. Without any schedule the same steps run until the core holds every pair;
-if that one is infeasible, so is the problem.
+where classes are singletons), so the finish grows it, measured in *moves* (eligible pairs
+the LP leaves unused, cheapest reduced cost first): the first core may make the
+:data:`FIRST_CORE_MOVES` cheapest, each next one :data:`CORE_GROWTH` times as many, until θ
+reaches U − L. Each core is solved from the best schedule so far (the previous core's schedule
+lies in the next one), HiGHS stopping once it is within the target gap of its bound; each gives
+a schedule and the bound min(B, L + θ). Cores before the last get half the time left, so a
+hard one cannot starve the rest. The finish ends when the gap is certified, the complete core
+(θ = U − L) is decided, or the effort runs out. Without any schedule the same steps run
+until the core holds every pair; if that one is infeasible, so is the problem.
 
 Effort is bounded by a time limit and/or a branch-and-bound node budget (the latter is
 deterministic). Everything here works on plain arrays; it knows nothing of workloads or fleets.
@@ -43,8 +46,12 @@ FINISH_BUDGET_S = 30.0
 FIX_SLACK_REL = 1e-9
 """θ is widened by this fraction (and a 1e-12·|U| floor), so float error in the reduced costs
 can never fix out a pair that a better schedule uses."""
-PROBE_GROWTH = 4.0
-"""θ grows by this factor between cores (so the work grows geometrically)."""
+FIRST_CORE_MOVES = 256
+"""Moves (unused pairs, cheapest reduced cost first) the first core may make."""
+CORE_GROWTH = 4
+"""Each core may make this many times the moves of the one before (geometric work)."""
+STAGE_SHARE = 0.5
+"""Share of the time left that a core other than the last may take (the last takes all)."""
 
 
 @dataclass(frozen=True)
@@ -248,9 +255,12 @@ class _Effort:
                                                     and self.nodes_left <= 0)
 
     def solve(self, p: ClassArrays, ub: np.ndarray, start: np.ndarray | None,
-              abs_gap: float) -> _Core:
-        """One core MIP within the effort left, accounted for."""
-        out = solve_core(p, ub, start, abs_gap, self.left(), self.nodes_left)
+              abs_gap: float, time_limit: float | None = None) -> _Core:
+        """One core MIP within the effort left (and ``time_limit``), accounted for."""
+        left = self.left()
+        if time_limit is not None:
+            left = time_limit if left is None else min(left, time_limit)
+        out = solve_core(p, ub, start, abs_gap, left, self.nodes_left)
         self.cores += 1
         self.nodes += out.nodes
         self.columns = out.columns
@@ -290,22 +300,27 @@ def exact_finish(problem: ClassArrays, lp: LPCertificate, incumbent: np.ndarray 
     upper = problem.cost(best) if best is not None else np.inf
     method = "round"
     lower = base
-    theta = gap_tol * max(abs(base), 1e-12)  # the first core: the smallest worth asking
+    moves = np.sort(lp.reduced[problem.eligible & (lp.counts <= 1e-9) & (lp.reduced > 0)])
+    size = FIRST_CORE_MOVES
     while not effort.exhausted() and relative_gap(upper, lower) > gap_tol:
         scale = max(min(abs(base), abs(upper)), 1e-12)
+        theta = float(moves[min(size, moves.size) - 1]) if moves.size else 0.0
         complete = best is not None and theta >= upper - base
         reach = _widen(upper - base if complete else theta, scale)
         ub = core_bounds(problem, lp, reach)
         whole = bool((ub >= np.where(problem.eligible, problem.count[:, None], 0)).all())
-        out = effort.solve(problem, ub, best, gap_tol * scale * (1 - 1e-3))
+        last = complete or whole or size >= moves.size
+        left = effort.left()
+        share = None if left is None or last else STAGE_SHARE * left
+        out = effort.solve(problem, ub, best, gap_tol * scale * (1 - 1e-3), share)
         # schedules outside the core cost more than L + reach; inside, at least out.bound
         lower = max(lower, out.bound if whole else min(out.bound, base + reach))
         if out.counts is not None and problem.cost(out.counts) < upper:
             best, upper, method = out.counts, problem.cost(out.counts), "core"
         lower = min(lower, upper)
-        if complete or whole or not (out.optimal or out.counts is not None):
-            break  # decided, or the limits were reached inside this core
-        theta *= PROBE_GROWTH  # a larger core: every schedule within L + θ
+        if last:
+            break  # decided, or the limits were reached inside the last core
+        size *= CORE_GROWTH  # a larger core: more of the cheapest moves
     gap = relative_gap(upper, lower)
     if best is None:
         status = Status.INFEASIBLE if np.isinf(lower) and lower > 0 else Status.GAP
