@@ -304,12 +304,12 @@ def exact_finish(problem: ClassArrays, lp: LPCertificate, incumbent: np.ndarray 
     size = FIRST_CORE_MOVES
     while not effort.exhausted() and relative_gap(upper, lower) > gap_tol:
         scale = max(min(abs(base), abs(upper)), 1e-12)
-        theta = float(moves[min(size, moves.size) - 1]) if moves.size else 0.0
+        theta = float(moves[size - 1]) if size < moves.size else np.inf  # inf: every move
         complete = best is not None and theta >= upper - base
         reach = _widen(upper - base if complete else theta, scale)
         ub = core_bounds(problem, lp, reach)
         whole = bool((ub >= np.where(problem.eligible, problem.count[:, None], 0)).all())
-        last = complete or whole or size >= moves.size
+        last = complete or whole
         left = effort.left()
         share = None if left is None or last else STAGE_SHARE * left
         out = effort.solve(problem, ub, best, gap_tol * scale * (1 - 1e-3), share)
