@@ -77,8 +77,8 @@ EXACT_MUTATIONS: list[tuple[str, str, str, str]] = [
      "lower = max(lower, out.bound)"),
     ("hall-fastest: the Hall check uses each class's slowest runtime, not its fastest",
      "offline_sched/solver/hall.py",
-     "fastest = np.where(eligible, runtime_s[ok], np.inf).min(axis=1)",
-     "fastest = np.where(eligible, runtime_s[ok], -np.inf).max(axis=1)"),
+     "fastest = np.where(eligible, runtime_s, np.inf).min(axis=1)",
+     "fastest = np.where(eligible, runtime_s, -np.inf).max(axis=1)"),
 ]
 
 

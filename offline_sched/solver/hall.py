@@ -56,12 +56,21 @@ class HallViolation:
         return self.need - self.have
 
 
-def _patterns(eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bit mask of each class's eligible set, and the distinct masks with each class's index."""
-    bits = np.left_shift(np.int64(1), np.arange(eligible.shape[1], dtype=np.int64))
+def _patterns(eligible: np.ndarray, values: list[np.ndarray]
+              ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Eligibility bit masks present, and each of ``values`` summed per mask.
+
+    Small fleets count into all 2^S masks directly (no sort over classes); larger ones find
+    the distinct masks first.
+    """
+    n_s = eligible.shape[1]
+    bits = np.left_shift(np.int64(1), np.arange(n_s, dtype=np.int64))
     mask = eligible.astype(np.int64) @ bits
+    if n_s <= FULL_ENUMERATION_MAX:
+        return (np.arange(1 << n_s, dtype=np.int64),
+                [np.bincount(mask, weights=v, minlength=1 << n_s) for v in values])
     uniq, inverse = np.unique(mask, return_inverse=True)
-    return uniq, inverse
+    return uniq, [np.bincount(inverse, weights=v, minlength=uniq.size) for v in values]
 
 
 def _subset_sums(values: np.ndarray, masks: np.ndarray, n_s: int) -> np.ndarray:
@@ -108,11 +117,11 @@ def hall_violations(eligible: np.ndarray, runtime_s: np.ndarray, count: np.ndarr
     ok = eligible.any(axis=1)
     if n_s == 0 or not ok.any():
         return []
-    eligible, count = eligible[ok], count[ok].astype(np.float64)
-    fastest = np.where(eligible, runtime_s[ok], np.inf).min(axis=1)
-    masks, inverse = _patterns(eligible)
-    load = np.bincount(inverse, weights=count * fastest, minlength=masks.size)
-    queries = np.bincount(inverse, weights=count, minlength=masks.size)
+    if not ok.all():
+        eligible, count, runtime_s = eligible[ok], count[ok], runtime_s[ok]
+    count = count.astype(np.float64)
+    fastest = np.where(eligible, runtime_s, np.inf).min(axis=1)
+    masks, (load, queries) = _patterns(eligible, [count * fastest, count])
     bits = np.left_shift(np.int64(1), np.arange(n_s, dtype=np.int64))
     if n_s <= FULL_ENUMERATION_MAX:
         groups = np.arange(1, 1 << n_s, dtype=np.int64)
