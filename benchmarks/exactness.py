@@ -24,6 +24,9 @@ What it does, per fleet and size n:
    to a relative gap of 1e-6 within ``--milp-limit`` seconds, at sizes up to ``--milp-max``
    (larger ones are shown as ``—``).
 
+6. **Time limit.** Once per size, the tool with ``--time-limit`` seconds (default 2): its
+   wall time shows whether the limit is honoured.
+
 Medians of ``--repeats`` runs (a MILP run that hit the limit is not repeated). The ``check``
 column compares the tool with the MILP: the tool's objective must not exceed the MILP's best
 by more than 1e-6 (relative) and the tool's bound must not exceed the MILP's best objective.
