@@ -225,3 +225,36 @@ def _fractional_window(p: RawProblem, factor: float) -> float:
     if res.status != 0 or not res.x[-1] > 0:
         return _binding_window(p, 1.0)
     return float(f"{res.x[-1] * factor:.12g}")
+
+
+def singleton_instance(seed: int, n: int = 40, n_systems: int = 4,
+                       factor: float = 1.02) -> Instance:
+    """Seeded instance of all-distinct token pairs (singleton classes), capacities tight.
+
+    Systems differ in speed and energy per token (so the cheapest system is not the fastest);
+    the last one has a ``max_output_tokens`` limit at the median output (an eligibility
+    pattern). The window is ``factor`` times the least window at which a fractional
+    assignment exists (:func:`_fractional_window`): near 1 the capacities bind hard and
+    integrality decides; below 1 the instance is infeasible.
+    """
+    rng = np.random.default_rng(seed)
+    pairs = set()
+    while len(pairs) < n:
+        pairs.add((int(rng.integers(1, 2000)), int(rng.integers(1, 600))))
+    frame = workload_frame(sorted(pairs))
+    systems = []
+    for s in range(n_systems):
+        speed, frugal = rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0)
+        sys: dict = {"name": f"s{s}", "model": "m", "instances": int(rng.integers(1, 4)),
+                     "energy": {"in": float(f"{0.05 * frugal:.4g}"),
+                                "out": float(f"{3.0 * frugal:.4g}"),
+                                "const": float(f"{rng.uniform(0, 5):.4g}")},
+                     "runtime": {"in": float(f"{1e-3 / speed:.4g}"),
+                                 "out": float(f"{0.03 / speed:.4g}"),
+                                 "const": float(f"{rng.uniform(0, 0.2):.4g}")}}
+        if s == n_systems - 1 and s > 0:
+            sys["max_output_tokens"] = int(np.median(frame["output_tokens"]))
+        systems.append(sys)
+    p = raw_problem(frame, fleet_toml(systems, 1.0), 0.5)
+    window = _fractional_window(p, factor)
+    return Instance(frame, fleet_toml(systems, window), float(rng.choice([0.0, 0.3, 0.5, 1.0])))

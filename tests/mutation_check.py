@@ -1,12 +1,13 @@
 """Mutation check: the oracle tests must FAIL on deliberately broken solvers (issue 9).
 
 For each mutation below, the package is copied to a temporary folder, one exact piece of text
-is replaced in one file, and ``python -m pytest tests/test_oracle.py -q -x`` runs against the
-copy (its folder first on ``PYTHONPATH`` and as the working directory, so the editable install
-of the real package is shadowed; the script checks which ``offline_sched`` is imported). The
-unmutated copy must pass, every mutated copy must fail. Exit status 0 when every mutation is
-caught, 1 otherwise (a surviving mutation, a mutation whose text is no longer found, or a
-failing baseline).
+is replaced in one file, and ``python -m pytest tests/test_oracle.py -q -x`` (for
+:data:`EXACT_MUTATIONS`, of the exact finish and the Hall check: ``tests/test_exact.py``) runs
+against the copy (its folder first on ``PYTHONPATH`` and as the working directory, so the
+editable install of the real package is shadowed; the script checks which ``offline_sched``
+is imported). The unmutated copy must pass, every mutated copy must fail. Exit status 0 when
+every mutation is caught, 1 otherwise (a surviving mutation, a mutation whose text is no
+longer found, or a failing baseline).
 
 Usage (from the repository root)::
 
@@ -29,6 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TEST = "tests/test_oracle.py"
+EXACT_TEST = "tests/test_exact.py"
 
 # (name, file relative to the repository root, old text, new text)
 MUTATIONS: list[tuple[str, str, str, str]] = [
@@ -55,6 +57,31 @@ MUTATIONS: list[tuple[str, str, str, str]] = [
 ]
 
 
+# the exact finish (issue 14), checked by tests/test_exact.py (same columns)
+EXACT_MUTATIONS: list[tuple[str, str, str, str]] = [
+    ("fixing-threshold: reduced-cost fixing at a tenth of θ (the bound still claims θ)",
+     "offline_sched/solver/exact.py",
+     "ub = core_bounds(problem, lp, reach)",
+     "ub = core_bounds(problem, lp, reach / 10)"),
+    ("core-capacity: the core MIP's capacity rows ignore what the fixed classes use",
+     "offline_sched/solver/exact.py",
+     "room = margin_capacity(p.capacity_s) - p.load(fixed)",
+     "room = margin_capacity(p.capacity_s)"),
+    ("core-capacity-row-dropped: the core MIP's last capacity row is unbounded",
+     "offline_sched/solver/exact.py",
+     "p.count[free], room, lo, hi, integer=True)",
+     "p.count[free], np.r_[room[:-1], 1e30], lo, hi, integer=True)"),
+    ("bound-outside-core: the bound forgets the schedules outside the core",
+     "offline_sched/solver/exact.py",
+     "lower = max(lower, out.bound if whole else min(out.bound, base + reach))",
+     "lower = max(lower, out.bound)"),
+    ("hall-fastest: the Hall check uses each class's slowest runtime, not its fastest",
+     "offline_sched/solver/hall.py",
+     "fastest = np.where(eligible, runtime_s, np.inf).min(axis=1)",
+     "fastest = np.where(eligible, runtime_s, -np.inf).max(axis=1)"),
+]
+
+
 def _copy(dest: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis")
     shutil.copytree(REPO / "offline_sched", dest / "offline_sched", ignore=ignore)
@@ -77,7 +104,7 @@ def _mutate(root: Path, file: str, old: str, new: str) -> str | None:
     return None
 
 
-def _run(root: Path) -> tuple[int, str, float]:
+def _run(root: Path, test: str = TEST) -> tuple[int, str, float]:
     env = dict(os.environ, ORACLE_MUTATION_CHECK="1", PYTHONPATH=os.pathsep.join(
         [str(root)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     env.pop("PYTEST_ADDOPTS", None)
@@ -87,7 +114,7 @@ def _run(root: Path) -> tuple[int, str, float]:
     if not where.startswith(str(root)):
         return 99, f"the copy is not what gets imported: offline_sched from {where!r}", 0.0
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", TEST, "-q", "-x", "-p",
+    proc = subprocess.run([sys.executable, "-m", "pytest", test, "-q", "-x", "-p",
                            "no:cacheprovider", "-p", "no:warnings"], cwd=root, env=env,
                           capture_output=True, text=True, check=False)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
@@ -100,16 +127,18 @@ def _run(root: Path) -> tuple[int, str, float]:
 
 def main(argv: list[str]) -> int:
     """Run the baseline and every selected mutation; return the exit status."""
-    chosen = [m for m in MUTATIONS if not argv or any(a in m[0] for a in argv)]
+    every = [(m, TEST) for m in MUTATIONS] + [(m, EXACT_TEST) for m in EXACT_MUTATIONS]
+    chosen = [(m, t) for m, t in every if not argv or any(a in m[0] for a in argv)]
     ok = True
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
         base = Path(tmp) / "baseline"
         _copy(base)
-        rc, line, secs = _run(base)
-        print(f"baseline (unmutated copy): {'passes' if rc == 0 else 'FAILS'} "
-              f"[{secs:.0f} s] {line}")
-        ok &= rc == 0
-        for i, (name, file, old, new) in enumerate(chosen):
+        for test in sorted({t for _, t in chosen}):
+            rc, line, secs = _run(base, test)
+            print(f"baseline (unmutated copy), {test}: {'passes' if rc == 0 else 'FAILS'} "
+                  f"[{secs:.0f} s] {line}")
+            ok &= rc == 0
+        for i, ((name, file, old, new), test) in enumerate(chosen):
             root = Path(tmp) / f"m{i}"
             _copy(root)
             problem = _mutate(root, file, old, new)
@@ -117,7 +146,7 @@ def main(argv: list[str]) -> int:
                 print(f"{name}: NOT APPLIED: {problem}")
                 ok = False
                 continue
-            rc, line, secs = _run(root)
+            rc, line, secs = _run(root, test)
             caught = rc == 1  # test failures; not a crash or a usage error
             print(f"{name}: {'caught' if caught else 'SURVIVED'} [{secs:.0f} s] {line}")
             ok &= caught

@@ -2,9 +2,11 @@
 
 ``status`` (the :class:`Status` enum and the typed :class:`SolveResult`), ``highs_model`` (the
 one silent HiGHS factory, the one status map, the matrix builder), ``class_model`` (a class-level
-LP/MIP), ``relaxation`` (the LP relaxation, fast), ``rounding`` and ``polish`` (to whole queries,
-exactly), ``diagnosis`` (why infeasible), ``highs_solver`` (the fast path, with incumbent
-adoption) and ``pulp_reference`` (the per-query seed formulation).
+LP/MIP), ``relaxation`` (the LP relaxation, fast), ``rounding`` (to whole queries), ``exact``
+(the exact finish: reduced-cost fixing, then the core MIP), ``hall`` (the
+fast infeasibility check per eligibility group), ``diagnosis`` (why infeasible),
+``highs_solver`` (the fast path, with incumbent adoption) and ``pulp_reference`` (the per-query
+seed formulation).
 """
 
 from .diagnosis import diagnose_infeasibility, quick_infeasibility

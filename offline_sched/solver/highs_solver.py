@@ -5,9 +5,12 @@
    optimal solution has at most (#capacity rows + #share rows) fractional classes.
 2. Round down, then place the few left-over queries with a tiny exact MIP over the residual
    capacities (:mod:`.rounding`). The result is integral and feasible; its gap to the LP bound
-   is certified.
-3. Reduced-cost fixing (:mod:`.polish`) re-decides exactly the classes that could still move;
-   small instances whose gap is still open get the class-level MIP from that start.
+   is certified. Where classes hold many queries this is already optimal (10^6 queries).
+3. Where it is not (classes of one or a few queries, 10^3–10^5 queries), the exact finish
+   (:mod:`.exact`): reduced-cost fixing against the rounded incumbent shrinks the problem to
+   the small core that holds every better schedule, and HiGHS decides that core from the
+   incumbent; its proven bound bounds the whole problem. Which step runs is decided by the
+   certified gap the rounding leaves, not by the problem's size.
 4. Incumbents given by the caller (feasible schedules of other policies) are adopted when
    better, with the gap recomputed against the same bound, so every caller gets the same answer.
 
@@ -24,17 +27,12 @@ import numpy as np
 
 from ..errors import InfeasibleError, SolverError
 from ..problem import AssignmentProblem, violations
-from .class_model import ClassModel, margin_capacity, objective
+from .class_model import margin_capacity, objective
 from .diagnosis import capacities_text, diagnose_infeasibility, quick_infeasibility
-from .polish import polish
+from .exact import FINISH_BUDGET_S, ClassArrays, LPCertificate, exact_finish
 from .relaxation import ClassRelaxation, Relaxed
-from .rounding import fill, round_lp
+from .rounding import round_lp
 from .status import GAP_TOL, SolveResult, Status, relative_gap
-
-FULL_MIP_MAX_VARS = 3_000
-FULL_MIP_IMPROVE_S = 5.0
-FULL_MIP_SEARCH_S = 60.0
-POLISH_ROUNDS = 3
 
 
 class _Deadline:
@@ -61,12 +59,19 @@ class HighsSolver:
     Args:
         problem: the class-level problem.
         gap_tol: target certified relative gap; None means the default :data:`GAP_TOL`.
+        finish_s: seconds the exact finish may spend when :meth:`solve` gets no time limit
+            (None: until the gap is proven). With a time limit it may use all that is left.
+        node_limit: branch-and-bound nodes the exact finish may spend (a deterministic
+            effort limit, for reproducible results on any machine), or None.
     """
 
-    def __init__(self, problem: AssignmentProblem, gap_tol: float | None = None):
+    def __init__(self, problem: AssignmentProblem, gap_tol: float | None = None,
+                 finish_s: float | None = FINISH_BUDGET_S, node_limit: int | None = None):
         self.problem = problem
         self.gap_tol = GAP_TOL if gap_tol is None else float(gap_tol)
-        self._lp = ClassRelaxation(problem, margin_capacity(problem.capacity_s))
+        self.finish_s = finish_s
+        self.node_limit = node_limit
+        self._lp: ClassRelaxation | None = None  # built on the first solve, then reused
 
     def solve(self, lam: float, time_limit: float | None = None,
               incumbents: Sequence[tuple[str, np.ndarray]] = ()) -> SolveResult:
@@ -92,6 +97,8 @@ class HighsSolver:
         if quick:
             raise InfeasibleError(quick)
         try:
+            if self._lp is None:  # after the quick checks: an infeasible list costs no LP
+                self._lp = ClassRelaxation(p, margin_capacity(p.capacity_s))
             relaxed = self._lp.solve(w, time_limit)
         except InfeasibleError:
             raise InfeasibleError(diagnose_infeasibility(p)) from None
@@ -104,12 +111,9 @@ class HighsSolver:
         tol_abs = 0.1 * self.gap_tol * max(abs(lower), 1e-12)  # MIP steps stop within this
         counts = round_lp(p, w, relaxed.counts, tol_abs, clock.left())
         method = "lp+round"
-        if counts is not None:
-            counts, lower, method = self._polish(w, counts, relaxed, lower, clock, tol_abs)
-        small = p.eligible.sum() <= FULL_MIP_MAX_VARS
         upper = objective(w, counts) if counts is not None else np.inf
-        if counts is None or (small and relative_gap(upper, lower) > self.gap_tol):
-            counts, lower, method = self._finish_mip(w, counts, lower, method, clock)
+        if counts is None or relative_gap(upper, lower) > self.gap_tol:
+            counts, lower, method = self._finish(w, counts, relaxed, clock)
         upper = objective(w, counts)
         gap = relative_gap(upper, lower)
         status = Status.OPTIMAL if gap <= self.gap_tol else (
@@ -118,62 +122,30 @@ class HighsSolver:
         result = SolveResult(counts, status, upper, lower, gap, clock.elapsed(), method, lp_s)
         return adopt_incumbent(result, p, w, incumbents, self.gap_tol)
 
-    def _polish(self, w: np.ndarray, counts: np.ndarray, relaxed: Relaxed, lower: float,
-                clock: _Deadline, tol_abs: float) -> tuple[np.ndarray, float, str]:
-        """Reduced-cost fixing rounds: re-decide the classes that could still move.
-
-        A query can only leave its LP system for one whose reduced cost is below the current
-        gap; if few classes have such an option, exactly those are re-decided; otherwise the
-        most promising ones, or left-over capacity is filled greedily. A better schedule
-        shrinks the gap, and so the next round's set.
-        """
+    def _finish(self, w: np.ndarray, counts: np.ndarray | None, relaxed: Relaxed,
+                clock: _Deadline) -> tuple[np.ndarray, float, str]:
+        """The exact finish from the rounded schedule (or none); raises if none is found."""
         p = self.problem
-        upper = objective(w, counts)
-        method = "lp+round"
-        for _ in range(POLISH_ROUNDS):
-            if relative_gap(upper, lower) <= self.gap_tol:
-                break
-            better, exact = polish(p, w, counts, relaxed.counts, relaxed.reduced,
-                                   upper - lower, clock.left(), tol_abs)
-            if better is None:
-                better = fill(p, w, counts)
-            value = objective(w, better)
-            improved = value < upper - 1e-15 * abs(upper)
-            if value <= upper:
-                counts, upper = better, value
-                method = "lp+polish" if exact else "lp+round+fill"
-            if exact:
-                lower = max(lower, upper - self.gap_tol * abs(upper))
-            if exact or not improved:
-                break
-        return counts, lower, method
-
-    def _finish_mip(self, w: np.ndarray, counts: np.ndarray | None, lower: float,
-                    method: str, clock: _Deadline) -> tuple[np.ndarray, float, str]:
-        """The class-level MIP from the current schedule (small instances, or no schedule)."""
-        p = self.problem
+        arrays = ClassArrays(p.eligible, p.runtime_s, w, p.classes.count, p.capacity_s,
+                             p.min_count, p.max_count)
+        cert = LPCertificate(relaxed.counts, relaxed.reduced, relaxed.lower_bound,
+                             relaxed.capacity_price)
         left = clock.left()
-        if counts is not None and left is not None and left <= 0:
-            return counts, lower, method
-        budget = left if left is not None else FULL_MIP_IMPROVE_S
-        mip_counts, mip_lower, mip_status = _full_mip(p, w, counts, budget, self.gap_tol)
-        if mip_counts is None and counts is None and mip_status == Status.TIME_LIMIT \
-                and left is None:  # no schedule yet: search longer
-            mip_counts, mip_lower, mip_status = _full_mip(p, w, None, FULL_MIP_SEARCH_S,
-                                                          self.gap_tol)
-        if mip_counts is not None and (counts is None
-                                       or objective(w, mip_counts) <= objective(w, counts)):
-            counts, method = mip_counts, "mip"
-        lower = max(lower, mip_lower)
-        if counts is None and mip_status == Status.INFEASIBLE:
+        budget = self.finish_s if left is None else max(left, 0.0)
+        res = exact_finish(arrays, cert, counts, self.gap_tol, time_limit=budget,
+                           node_limit=self.node_limit)
+        lower = max(relaxed.lower_bound, res.lower_bound)
+        if res.counts is not None:
+            return res.counts, lower, f"lp+{res.method}"
+        if counts is not None:
+            return counts, lower, "lp+round"
+        if res.status == Status.INFEASIBLE:
             raise InfeasibleError(
                 "infeasible: the capacities fit the queries only fractionally; no "
                 "assignment of whole queries meets every capacity and share bound "
                 f"(capacities: {capacities_text(p)})")
-        if counts is None:
-            raise SolverError(f"no integral schedule found (MIP status {mip_status}); "
-                              "allow a longer time limit")
-        return counts, lower, method
+        raise SolverError("no integral schedule found within the work limit; allow a time "
+                          "limit (--time-limit) to search longer")
 
 
 def adopt_incumbent(result: SolveResult, problem: AssignmentProblem, weights: np.ndarray,
@@ -229,20 +201,3 @@ def _unbounded_fallback(p: AssignmentProblem, w: np.ndarray, start: float) -> So
                           "feasible schedule was found; allow a longer time limit")
     return SolveResult(counts, Status.TIME_LIMIT, objective(w, counts), -np.inf, np.inf,
                        time.perf_counter() - start, "greedy (time limit)")
-
-
-def _full_mip(p: AssignmentProblem, w: np.ndarray, start: np.ndarray | None,
-              time_limit: float | None, gap_tol: float
-              ) -> tuple[np.ndarray | None, float, Status]:
-    """The class-level MIP with HiGHS: ``(counts or None, proven bound, status)``."""
-    model = ClassModel(p, p.classes.count, p.capacity_s, p.min_count, p.max_count, integer=True)
-    model.set_costs(w)
-    if start is not None:
-        model.set_start(start)
-    status = model.run(time_limit=time_limit if time_limit is not None else 60.0,
-                       mip_gap=gap_tol)
-    info = model.h.getInfo()
-    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf
-    if info.primal_solution_status == 0 or status == Status.INFEASIBLE:
-        return None, bound, status
-    return np.rint(model.to_counts(model.values())).astype(np.int64), bound, status

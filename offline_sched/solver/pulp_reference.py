@@ -1,6 +1,12 @@
 """The seed's formulation as the reference: one binary per (query, system), PuLP + CBC.
 
 Slow; kept so the fast class-level path can be tested against it.
+
+Statuses are mapped from PuLP's *solution* status, not its problem status: when CBC stops on
+its time limit with a schedule, PuLP still reports the problem as "Optimal", but the solution
+status says only "integer feasible". Such a result is ``time-limit`` with no proven bound
+(PuLP does not pass CBC's best bound on), so its gap is infinite. The time limit covers the
+whole call: building the model in Python and starting CBC are subtracted from what CBC gets.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from ..problem import AssignmentProblem
 from .class_model import objective
 from .diagnosis import diagnose_infeasibility
 from .status import SolveResult, Status
+
+CBC_OVERHEAD_S = 0.5
+"""Seconds kept back from CBC's own time limit for writing the model and reading the result."""
 
 
 def solve_pulp(problem: AssignmentProblem, lam: float, solver: str = "PULP_CBC_CMD",
@@ -56,8 +65,8 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
     m = pulp.LpProblem("assignment", pulp.LpMinimize)
     y = {}
     for q in range(n):
-        for s_np in np.flatnonzero(problem.eligible[qc[q]]):
-            y[q, int(s_np)] = pulp.LpVariable(f"y_{q}_{int(s_np)}", cat="Binary")
+        for col in np.flatnonzero(problem.eligible[qc[q]]):
+            y[q, int(col)] = pulp.LpVariable(f"y_{q}_{col}", cat="Binary")
     m += pulp.lpSum(float(w[qc[q], s]) * v for (q, s), v in y.items())
     by_q: dict[int, list] = {}
     by_s: dict[int, list] = {s: [] for s in range(n_s)}
@@ -72,15 +81,20 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
         if problem.has_shares:
             m += pulp.lpSum(v for _, v in by_s[s]) >= int(problem.min_count[s])
             m += pulp.lpSum(v for _, v in by_s[s]) <= int(problem.max_count[s])
-    kwargs: dict[str, object] = {"msg": False}
+    kwargs: dict[str, Any] = {"msg": False}
     if time_limit is not None:
-        kwargs["timeLimit"] = time_limit
+        left = time_limit - (time.perf_counter() - start) - CBC_OVERHEAD_S
+        kwargs["timeLimit"] = max(left, 0.1)
     m.solve(pulp.getSolver(solver, **kwargs))
     status = pulp.LpStatus[m.status]
-    if status == "Infeasible":
+    solution = getattr(m, "sol_status", None)
+    if status == "Infeasible" or solution == pulp.LpSolutionInfeasible:
         raise InfeasibleError(diagnose_infeasibility(problem))
-    if status != "Optimal":
-        raise SolverError(f"PuLP/{solver} ended with status {status!r}")
+    proven = solution == pulp.LpSolutionOptimal if solution is not None else status == "Optimal"
+    found = proven or solution == pulp.LpSolutionIntegerFeasible
+    if not found:
+        raise SolverError(f"PuLP/{solver} ended with status {status!r} and no schedule"
+                          + (" within the time limit" if time_limit is not None else ""))
     sys_idx = np.full(n, -1, dtype=np.int64)
     for (q, s), v in y.items():
         if v.value() is not None and v.value() > 0.5:
@@ -90,10 +104,8 @@ def _solve_pulp(pulp: Any, problem: AssignmentProblem, lam: float, solver: str,
     counts = np.zeros((problem.classes.n_classes, n_s), dtype=np.int64)
     np.add.at(counts, (qc, sys_idx), 1)
     obj = objective(w, counts)
-    if getattr(m, "sol_status", pulp.LpSolutionOptimal) == pulp.LpSolutionOptimal:
+    if proven:
         return sys_idx, SolveResult(counts, Status.OPTIMAL, obj, obj, 0.0,
                                     time.perf_counter() - start, f"pulp:{solver}")
-    # "Optimal" is also PuLP's status when CBC stopped on its time limit with an incumbent:
-    # the solution status tells, and no proven bound comes back, so the gap is unknown
     return sys_idx, SolveResult(counts, Status.TIME_LIMIT, obj, -np.inf, np.inf,
                                 time.perf_counter() - start, f"pulp:{solver}")

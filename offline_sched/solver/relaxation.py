@@ -68,11 +68,15 @@ class Relaxed:
         counts: x[c, s], (C, S) float; integral except for at most one class per coupling row.
         reduced: reduced cost of each (class, system), (C, S); +inf where ineligible.
         lower_bound: the Lagrangian dual value g(y) at the final prices (a proven bound).
+        capacity_price: the capacity prices μ ≥ 0 of those prices, (S,).
+        count_price: the share-row prices ν, (S,) (zero without share rows).
     """
 
     counts: np.ndarray
     reduced: np.ndarray
     lower_bound: float
+    capacity_price: np.ndarray | None = None
+    count_price: np.ndarray | None = None
 
 
 class _LP:
@@ -105,6 +109,28 @@ class _LP:
         return x, mu, nu
 
 
+def coarse_groups(p: AssignmentProblem) -> tuple[np.ndarray, int]:
+    """Group classes by eligibility and geometric (τin, τout) bins of width COARSE_RATIO.
+
+    Returns:
+        ``(group of each class, number of groups)``.
+    """
+    c = p.classes
+    bins_in = np.floor(np.log(c.input_tokens) / np.log(COARSE_RATIO)).astype(np.int64)
+    bins_out = np.floor(np.log(c.output_tokens) / np.log(COARSE_RATIO)).astype(np.int64)
+    pattern = p.eligible.astype(np.int64) @ (1 << np.arange(p.n_systems, dtype=np.int64))
+    groups, uniques = pd.factorize((bins_in << 40) | (bins_out << 20) | pattern)
+    return groups, len(uniques)
+
+
+def group_min(groups: np.ndarray, n_groups: int, values: np.ndarray) -> np.ndarray:
+    """Per group and column, the least value of its classes, (n_groups, S)."""
+    out = np.full((n_groups, values.shape[1]), np.inf)
+    for s in range(values.shape[1]):  # loop over systems only
+        np.minimum.at(out[:, s], groups, values[:, s])
+    return out
+
+
 class ClassRelaxation:
     """The LP relaxation of one problem, re-solved for many cost matrices (one per λ).
 
@@ -125,17 +151,25 @@ class ClassRelaxation:
         n_c = p.classes.n_classes
         self._coarse: _LP | None = None
         if n_c > SIFT_MIN_FREE:
-            c = p.classes
-            bins_in = np.floor(np.log(c.input_tokens) / np.log(COARSE_RATIO)).astype(np.int64)
-            bins_out = np.floor(np.log(c.output_tokens) / np.log(COARSE_RATIO)).astype(np.int64)
-            pattern = p.eligible.astype(np.int64) @ (1 << np.arange(p.n_systems, dtype=np.int64))
-            self._groups, uniques = pd.factorize((bins_in << 40) | (bins_out << 20) | pattern)
-            n_g = len(uniques)
+            self._groups, n_g = coarse_groups(p)
             self._group_count = np.bincount(self._groups, weights=self.count, minlength=n_g)
-            elig = np.zeros((n_g, p.n_systems), dtype=bool)
-            elig[self._groups] = p.eligible
-            self._coarse = _LP(elig, self._group_mean(self.runtime), self._group_count,
-                               self.capacity, *self._share_bounds(0.0))
+            self._group_eligible = np.zeros((n_g, p.n_systems), dtype=bool)
+            self._group_eligible[self._groups] = p.eligible
+            self._coarse = _LP(self._group_eligible, self._group_mean(self.runtime),
+                               self._group_count, self.capacity, *self._share_bounds(0.0))
+
+    def _coarse_relaxation_infeasible(self, time_limit: float | None) -> bool:
+        """Whether the coarse LP with each group's *least* runtimes is infeasible.
+
+        That LP relaxes the fine one (every fine schedule maps onto it with no more load), so
+        its infeasibility proves the problem infeasible in one small LP, instead of sifting
+        towards a full LP that has no solution.
+        """
+        fastest = group_min(self._groups, self._group_count.size,
+                            np.where(self.p.eligible, self.runtime, np.inf))
+        lp = _LP(self._group_eligible, np.where(self._group_eligible, fastest, 0.0),
+                 self._group_count, self.p.capacity_s, *self._share_bounds(0.0))
+        return lp.run(np.zeros(fastest.shape), time_limit) == Status.INFEASIBLE
 
     def _group_mean(self, values: np.ndarray) -> np.ndarray:
         n_g = self._group_count.size
@@ -170,7 +204,10 @@ class ClassRelaxation:
             if status == Status.OPTIMAL:
                 _, mu, nu = self._coarse.solution()
                 mu, nu = self._refine(weights, mu, nu)
-            elif status != Status.INFEASIBLE:
+            elif status == Status.INFEASIBLE:
+                if self._coarse_relaxation_infeasible(left()):
+                    raise InfeasibleError("the LP relaxation is infeasible")
+            else:
                 raise SolverError(f"HiGHS coarse LP ended with status {status.value!r}")
         return self._sift(weights, mu, nu, left)
 
@@ -292,7 +329,7 @@ class ClassRelaxation:
                 nu_plus, nu_minus = np.maximum(nu2, 0.0), np.maximum(-nu2, 0.0)
                 lower = float(self.count @ u2 - mu2 @ self.p.capacity_s
                               - (nu_plus @ self.hi - nu_minus @ self.lo if self.shares else 0.0))
-                return Relaxed(counts, reduced, lower)
+                return Relaxed(counts, reduced, lower, mu2, nu2)
             if viol.sum() <= max(idx.size, SIFT_MIN_FREE):
                 free |= viol
             else:  # the fixed classes were too far off: widen by the original score

@@ -28,7 +28,12 @@ class Status(StrEnum):
 
 
 def relative_gap(upper: float, lower: float) -> float:
-    """Certified relative gap ``(upper − lower) / max(|upper|, 1e-12)``, floored at 0."""
+    """Certified relative gap ``(upper − lower) / max(|upper|, 1e-12)``, floored at 0.
+
+    Infinite without an upper bound (``upper`` = inf) or without a lower bound.
+    """
+    if not np.isfinite(upper) or lower == -np.inf:
+        return float("inf")
     return max(0.0, (upper - lower) / max(abs(upper), 1e-12))
 
 
@@ -44,7 +49,7 @@ class SolveResult:
         gap: certified relative gap (U − bound) / |U| (inf when no bound is known).
         solve_s: wall time of the whole solve [s].
         lp_s: wall time of the LP relaxation [s] (NaN when none was solved).
-        method: what produced the schedule (``lp+round``, ``lp+polish``, ``mip``,
+        method: what produced the schedule (``lp+round``, ``lp+fill``, ``lp+core``,
             ``pulp:<solver>``, ``...+incumbent:<policy>``).
     """
 
