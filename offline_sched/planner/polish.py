@@ -61,7 +61,7 @@ def _entries(lp: RestrictedLP, sol: LPSolution
 
 
 def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.ndarray,
-               play: np.ndarray) -> np.ndarray:
+               play: np.ndarray, widen: int = 1) -> np.ndarray:
     """Fractional rows and the shortest rows placed on each option in play.
 
     At most :data:`OPEN_PER_OPTION` per option, fewer where the MIP would otherwise exceed
@@ -77,7 +77,7 @@ def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.nda
     first = np.searchsorted(jj, jj, side="left")
     rank = np.arange(jj.size) - first
     room = (MIP_MAX_COLUMNS / COLUMNS_PER_ROW - frac_rows.size) / max(play.size, 1)
-    per = int(np.clip(room, 2, OPEN_PER_OPTION))
+    per = int(np.clip(room, 2, OPEN_PER_OPTION)) * widen
     pick = on_play[order][rank < per]
     return np.union1d(frac_rows, k[pick])
 
@@ -185,8 +185,15 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
             extra = np.maximum(need - n_on, 0.0)
             price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
             pick = int(np.argmin(price))
-            if not np.isfinite(price[pick]):
-                return None
+            if not np.isfinite(price[pick]):  # every allowed option full: move others off
+                if not _make_room(lp, int(kk), allowed, ck, cj, x, added, busy, n_on, n_hi):
+                    return None
+                need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
+                extra = np.maximum(need - n_on, 0.0)
+                price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
+                pick = int(np.argmin(price))
+                if not np.isfinite(price[pick]):
+                    return None
             added.append((int(kk), pick))
             busy[pick] += r_k[pick]
             n_on[pick] = max(n_on[pick], need[pick])
@@ -194,8 +201,70 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     return x, pairs, n_on
 
 
+def _make_room(lp: RestrictedLP, k: int, allowed: np.ndarray, ck: np.ndarray, cj: np.ndarray,
+               x: np.ndarray, added: list, busy: np.ndarray, n_on: np.ndarray,
+               n_hi: np.ndarray) -> bool:
+    """Move open-row queries off a full option so one query of row ``k`` fits there.
+
+    On the option ``k`` may use that is least short, the open-row queries placed there move,
+    cheapest extra cost per second freed first, each to its cheapest other allowed option
+    with room, until the query fits. Applied in place (``x``, ``added``, ``busy``, ``n_on``).
+    Returns False when the open rows cannot free enough room.
+    """
+    rows, opt = lp.rows, lp.opt
+    cap = opt.replica_s * n_hi * (1 + 1e-12)
+    js = np.arange(opt.n)
+    r_k = rows.runtime[k, opt.system]
+    usable = np.flatnonzero(allowed & (r_k <= opt.replica_s * n_hi))
+    if usable.size == 0:
+        return False
+    for j in usable[np.argsort(busy[usable] + r_k[usable] - cap[usable], kind="stable")]:
+        short = busy[j] + r_k[j] - cap[j]
+        at = np.flatnonzero((cj == j) & (x > 0.5) & (ck != k))
+        if at.size == 0:
+            continue
+        # per candidate query: its cheapest other option and the extra cost per second freed
+        kk = ck[at]
+        rt_here = rows.runtime[kk, opt.system[j]]
+        cost = lp.pricer.costs(np.repeat(kk, opt.n), np.tile(js, at.size)).reshape(-1, opt.n)
+        ok = opt.allowed(rows, np.repeat(kk, opt.n), np.tile(js, at.size)).reshape(-1, opt.n)
+        ok[:, j] = False
+        delta = np.where(ok, cost - cost[:, [j]], np.inf)
+        order = np.argsort(delta.min(axis=1) / np.maximum(rt_here, 1e-300), kind="stable")
+        trial_busy = busy.copy()
+        moves: list[tuple[int, int]] = []
+        freed = 0.0
+        for e in order:  # loop over the option's open queries, until enough is freed
+            if freed >= short:
+                break
+            r2 = rows.runtime[kk[e], opt.system]
+            room = ok[e] & (trial_busy + r2 <= cap)
+            if not room.any():
+                continue
+            d = int(np.argmin(np.where(room, delta[e], np.inf)))
+            n_move = int(min(x[at[e]], np.ceil((short - freed) / max(rt_here[e], 1e-300))))
+            n_move = max(1, min(n_move, int((cap[d] - trial_busy[d]) // max(r2[d], 1e-300))))
+            trial_busy[d] += n_move * r2[d]
+            trial_busy[j] -= n_move * rt_here[e]
+            freed += n_move * rt_here[e]
+            moves.append((int(e), d, n_move))  # type: ignore[arg-type]
+        if freed < short:
+            continue
+        for e, d, n_move in moves:  # type: ignore[misc]
+            x[at[e]] -= n_move
+            added.extend([(int(kk[e]), d)] * n_move)
+        busy[:] = trial_busy
+        n_on[:] = np.maximum(n_on, np.ceil(busy / opt.replica_s - 1e-9))
+        return True
+    return False
+
+
+WIDEN_MAX = 512
+"""Most widening of the open rows per option when the greedy start finds no room (×8 steps)."""
+
+
 def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray,
-           time_limit: float | None, abs_gap: float
+           time_limit: float | None, abs_gap: float, widen: int = 1
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """An integral option plan from the restricted LP's solution (see the module docstring).
 
@@ -206,6 +275,9 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         n_hi: most replica-slots per option.
         time_limit: seconds for the MIP and the fill rounds (None: no limit).
         abs_gap: the MIP may stop this close to its own bound (objective units).
+        widen: factor on the open rows per option; when the greedy start cannot place a
+            left-over query (the open rows cannot free room on full options), the polish is
+            retried with 8× as many open rows, up to :data:`WIDEN_MAX`.
 
     Returns:
         ``(k, j, count, n_on, method)``.
@@ -222,7 +294,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     frac_n = np.abs(n_lp - np.rint(n_lp)) > FRACTION_TOL
     frac_cols = np.isin(k, frac_rows)
     play = np.union1d(np.unique(j[frac_cols]), np.flatnonzero(frac_n))
-    open_rows = np.union1d(_open_rows(lp, k, j, frac_rows, play),
+    open_rows = np.union1d(_open_rows(lp, k, j, frac_rows, play, widen),
                            _overflow_rows(lp, k, j, v, n_hi))
     keep = ~np.isin(k, open_rows)
     kk, kj, kc = k[keep], j[keep], np.rint(v[keep]).astype(np.int64)
@@ -242,6 +314,10 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     np.add.at(x0, pos, v[mine])
     n_start = np.clip(np.ceil(n_lp - 1e-9), lo, hi)
     start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi)
+    if start is None and widen < WIDEN_MAX:
+        left = None if time_limit is None else max(
+            time_limit - (time.perf_counter() - t_start), 0.05)
+        return polish(lp, sol, n_lo, n_hi, left, abs_gap, widen * 8)
     x_start = n_start_on = None
     if start is not None:  # the columns the greedy used join the MIP's
         x_floor, pairs, n_start_on = start
