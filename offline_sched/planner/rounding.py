@@ -239,7 +239,7 @@ def _fill_gaps(lp: RestrictedLP, ek: np.ndarray, ej: np.ndarray, ec: np.ndarray,
             if not ok.any():
                 continue
             gain = np.where(ok, lp.pricer.costs(ek, ej) - lp.pricer.costs(ek, np.full(ek.size, j)),
-                            -np.inf)
+                            0.0)  # masked below: no −inf·0
             n_move = np.where(ok, np.minimum(ec, np.floor(room[j] / np.maximum(rt, 1e-300))), 0)
             total = np.where(ok, gain * n_move, -np.inf)
             e = int(np.argmax(total))
