@@ -1,7 +1,7 @@
 """Incremental CSV output that survives interruption: one complete row per ``write`` + fsync.
 
 Each row is encoded to one string and written with ``os.write`` followed by ``fsync`` while
-SIGINT and SIGTERM are held back, and counted in the same protected step: Ctrl-C or a kill
+SIGINT and SIGTERM are deferred, and counted in the same protected step: Ctrl-C or a kill
 leaves the file with a header and whole rows only, and :attr:`RowWriter.rows_written` always
 equals the rows on disk.
 """
@@ -21,16 +21,32 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold back SIGINT and SIGTERM (delivered on exit) where the platform allows it."""
-    if not hasattr(signal, "pthread_sigmask") or \
-            threading.current_thread() is not threading.main_thread():
+    """Defer SIGINT and SIGTERM to the end of the block (main thread; elsewhere a no-op).
+
+    Python handlers, not a signal mask: a signal that reached the process just before the
+    block would otherwise raise ``KeyboardInterrupt`` at the next bytecode inside it (between
+    the write and the count). While the block runs, a signal is only recorded; afterwards the
+    previous handlers are back and the first recorded signal is raised again, so Ctrl-C still
+    interrupts and a kill still kills, just after a complete, counted row.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    got: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        got.append(signum)
+
+    old = {}
     try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, hold)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        if got:
+            signal.raise_signal(got[0])
 
 
 def _cell(value: object) -> object:
