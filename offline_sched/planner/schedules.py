@@ -77,12 +77,13 @@ def _solve_result(plan: PlanResult) -> SolveResult:
 
 def milp_plan(problem: AssignmentProblem, lam: float, settings: PlanSettings, *,
               solver: str = "highs", time_limit: float | None = None,
-              gap_tol: float | None = None) -> PlanResult:
+              gap_tol: float | None = None, data: PlanData | None = None) -> PlanResult:
     """The optimal plan in time (see :func:`offline_sched.planner.model.plan`).
 
     Where the model is today's (one slot, no idle power or start-ups, no windows), today's
     solver (``solver``) gives the routing and the plan powers on only the replicas it needs;
-    otherwise the planner's own solver runs (HiGHS).
+    otherwise the planner's own solver runs (HiGHS). ``data``: the prepared model when the
+    caller has it (a comparison prepares it once for every policy).
 
     Raises:
         InputError: bad settings, signals or windows (named); ``solver`` other than
@@ -94,7 +95,8 @@ def milp_plan(problem: AssignmentProblem, lam: float, settings: PlanSettings, *,
 
     t0 = time.perf_counter()
     tol = GAP_TOL if gap_tol is None else gap_tol
-    data = prepare(problem, lam, **settings.plan_kwargs())  # type: ignore[arg-type]
+    if data is None:
+        data = prepare(problem, lam, **settings.plan_kwargs())  # type: ignore[arg-type]
     if not _trivial(data):
         if solver != "highs":
             raise InputError(f"solver, value {solver!r}: planning in time (slots, idle power, "
@@ -150,7 +152,7 @@ def plan_policies(problem: AssignmentProblem, lam: float, names: list[str],
     out: list[Schedule] = []
     for name in names:
         if name == "milp":
-            out.append(plan_schedule(problem, lam, settings, **milp_opts))
+            out.append(plan_schedule(problem, lam, settings, data=data, **milp_opts))
         elif name in BASELINES:
             if "routing" not in cache:  # today's one-slot routing, shared by the baselines
                 cache["routing"] = np.asarray(milp(problem, lam, **milp_opts).counts)  # type: ignore[arg-type]
