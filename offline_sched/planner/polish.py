@@ -27,16 +27,17 @@ import numpy as np
 
 from ..errors import SolverError
 from .fill import fill_room
-from .highs import highspy_module, model_status, new_highs
+from .highs import highspy_module, new_highs
 from .lp import LPSolution, RestrictedLP
+from .mip_process import from_highs, solve_with_deadline
 from .rounding import option_objective
 
 OPEN_PER_OPTION = 20
 """Shortest rows per option in play that the repair MIP may move."""
 MIP_MAX_COLUMNS = 15_000
-"""About the largest repair MIP: HiGHS's root cut separation, which checks neither its time
-limit nor its interrupt callbacks, grows steeply beyond (measured: 3 s at 17k columns, 30+ s
-at 26k on the 10^6-query benchmark)."""
+"""About the largest repair MIP (HiGHS's root node alone grows steeply beyond: measured 3 s
+at 17k columns, 30+ s at 26k on the 10^6-query benchmark; the MIP runs in a child process
+killed at its time limit, :mod:`.mip_process`)."""
 FILL_ROUNDS = 3
 """Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
 COLUMNS_PER_ROW = 12
@@ -80,23 +81,6 @@ def _open_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, frac_rows: np.nda
     per = int(np.clip(room, 2, OPEN_PER_OPTION)) * widen
     pick = on_play[order][rank < per]
     return np.union1d(frac_rows, k[pick])
-
-
-def _interrupt_at(h, end: float) -> None:
-    """Stop HiGHS at ``end`` (``time.perf_counter()``) wherever it is.
-
-    HiGHS checks its own time limit between MIP nodes, not inside the root's cut separation,
-    which on these models can run for tens of seconds; its interrupt callbacks (highspy ≥ 1.8)
-    are checked in every simplex iteration too.
-    """
-    def stop(event) -> None:
-        if time.perf_counter() > end:
-            event.interrupt()
-
-    for name in ("cbMipInterrupt", "cbSimplexInterrupt"):
-        callback = getattr(h, name, None)
-        if callback is not None:
-            callback.subscribe(stop)
 
 
 def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray,
@@ -372,28 +356,23 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     for r, a, b in zip(open_rows, rstart, rend, strict=True):  # loop over the open rows
         h.addRow(rows.count[r], rows.count[r], int(b - a), xcol[a:b].astype(np.int32),
                  np.ones(int(b - a)))
+    start_vals = None
     if x_start is not None and n_start_on is not None:
-        vals = np.zeros(n_col)
-        vals[:n_j] = n_start_on
+        start_vals = np.zeros(n_col)
+        start_vals[:n_j] = n_start_on
         if n_up:
             n_g = opt.n_groups
             prev = np.where(np.arange(n_j) % n_g > 0, np.r_[0.0, n_start_on[:-1]], 0.0)
-            vals[n_j:n_j + n_up] = np.maximum(n_start_on - prev, 0.0)
-        vals[n_j + n_up:] = x_start
-        hsol = hs.HighsSolution()
-        hsol.col_value = vals
-        hsol.value_valid = True
-        h.setSolution(hsol)
+            start_vals[n_j:n_j + n_up] = np.maximum(n_start_on - prev, 0.0)
+        start_vals[n_j + n_up:] = x_start
     t_mip = POLISH_TIME_S if time_limit is None else min(POLISH_TIME_S, 0.5 * time_limit)
-    h.setOptionValue("time_limit", max(float(t_mip), 0.05))
-    h.setOptionValue("mip_rel_gap", 1e-9)
-    h.setOptionValue("mip_abs_gap", max(float(abs_gap), 1e-12))
-    _interrupt_at(h, time.perf_counter() + t_mip)
-    h.run()
-    info = h.getInfo()
-    found = info.primal_solution_status == 2 or model_status(h) == "optimal"
-    if found:
-        vals = np.asarray(h.getSolution().col_value)
+    # in a child process killed at t_mip: HiGHS's root central rounding checks neither its
+    # time limit nor its interrupt callbacks (5-43 s past a 3 s limit, see mip_process)
+    out = solve_with_deadline(from_highs(h, start_vals, {
+        "mip_rel_gap": 1e-9, "mip_abs_gap": max(float(abs_gap), 1e-12)}), t_mip)
+    found = out.values is not None
+    vals = out.values
+    if found and vals is not None:
         x = np.rint(vals[n_j + n_up:])
         n_on = np.rint(vals[:n_j])
         method = "lp+polish"

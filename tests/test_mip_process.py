@@ -1,0 +1,87 @@
+"""The repair MIP's child process: same optimum as brute force, and killed at its deadline."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from offline_sched.planner import mip_process
+from offline_sched.planner.highs import highspy_module, new_highs
+from offline_sched.planner.mip_process import from_highs, solve_with_deadline
+
+
+def _knapsack_model(rng: np.random.Generator, n: int, m: int):
+    """A small multi-row 0/1 knapsack built row by row (HiGHS then holds it row-wise)."""
+    hs = highspy_module()
+    value = rng.integers(1, 20, n).astype(float)
+    weight = rng.integers(1, 10, (m, n)).astype(float)
+    weight[rng.random((m, n)) < 0.3] = 0.0
+    cap = np.floor(weight.sum(axis=1) / 2)
+    h = new_highs()
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), -value)  # maximise value
+    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                            np.array([hs.HighsVarType.kInteger] * n))
+    for i in range(m):  # loop over the few rows
+        idx = np.flatnonzero(weight[i]).astype(np.int32)
+        h.addRow(-hs.kHighsInf, cap[i], idx.size, idx, weight[i, idx])
+    return h, value, weight, cap
+
+
+def _brute_force(value, weight, cap) -> float:
+    best = 0.0
+    for pick in itertools.product((0, 1), repeat=value.size):  # 2^n, n ≤ 10
+        x = np.array(pick, dtype=float)
+        if (weight @ x <= cap + 1e-9).all():
+            best = max(best, float(value @ x))
+    return -best
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_child_finds_the_brute_force_optimum(seed):
+    rng = np.random.default_rng(seed)
+    h, value, weight, cap = _knapsack_model(rng, n=10, m=3)
+    start = np.zeros(10) if seed % 2 else None  # the empty knapsack is a feasible start
+    out = solve_with_deadline(from_highs(h, start, {"mip_rel_gap": 0.0}), 20.0)
+    assert out.finished and out.values is not None
+    x = np.rint(out.values)
+    assert (weight @ x <= cap + 1e-9).all()
+    assert float(-value @ x) == pytest.approx(_brute_force(value, weight, cap), abs=1e-9)
+    assert out.objective == pytest.approx(float(-value @ x), abs=1e-9)
+
+
+def test_row_wise_model_is_transposed_exactly():
+    rng = np.random.default_rng(7)
+    h, _, weight, _ = _knapsack_model(rng, n=9, m=4)
+    model = from_highs(h, None, {})
+    dense = np.zeros(weight.shape)
+    for j in range(weight.shape[1]):  # loop over the columns of the small matrix
+        lo, hi = model.start[j], model.start[j + 1]
+        dense[model.index[lo:hi], j] = model.value[lo:hi]
+    assert np.array_equal(dense, weight)
+    assert model.integer.all()
+
+
+def test_a_child_past_its_deadline_is_killed(monkeypatch):
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND",
+                        (sys.executable, "-c", "import time; time.sleep(120)"))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 0.5)
+    # without the kill this call would wait for the child's two minutes
+    assert time.perf_counter() - begin < 30
+    assert out.values is None and not out.finished and out.status == "killed"
+
+
+def test_no_child_process_is_a_warning_not_an_error(monkeypatch):
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", ("/nonexistent/python",))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    with pytest.warns(RuntimeWarning, match="could not start a child process"):
+        out = solve_with_deadline(from_highs(h, None, {}), 1.0)
+    assert out.values is None and out.status == "not started"
