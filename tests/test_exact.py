@@ -187,15 +187,21 @@ def test_reduced_cost_fixing_keeps_every_pair_an_optimum_uses():
         assert (ub[np.arange(choice.size), choice] >= 1).all()
 
 
+def _core_at_optimum(seed: int, n: int):
+    """An instance, its oracle optimum, its arrays and the core bounds at θ = opt − L."""
+    inst = raw_instance(seed, n=n)
+    opt, _ = oracle(*inst)
+    cert = lp_certificate(*inst)
+    problem = arrays(*inst)
+    return inst, opt, problem, core_bounds(problem, cert,
+                                           (opt - cert.lower_bound) * (1 + 1e-9) + 1e-12)
+
+
 def test_the_core_at_the_optimum_s_distance_holds_the_optimum():
     """One core MIP at θ = opt − L: most classes fixed, and its schedule is the optimum."""
     fixed_seen = 0
     for seed in range(6):
-        inst = raw_instance(600 + seed, n=24)
-        opt, _ = oracle(*inst)
-        cert = lp_certificate(*inst)
-        problem = arrays(*inst)
-        ub = core_bounds(problem, cert, (opt - cert.lower_bound) * (1 + 1e-9) + 1e-12)
+        inst, opt, problem, ub = _core_at_optimum(600 + seed, 24)
         fixed_seen += int(((ub > 0).sum(axis=1) == 1).sum())
         out = solve_core(problem, ub, None, 1e-12, None, None)
         assert out.counts is not None and out.optimal
@@ -203,6 +209,18 @@ def test_the_core_at_the_optimum_s_distance_holds_the_optimum():
         assert problem.cost(out.counts) == pytest.approx(opt, rel=1e-9)
         assert out.bound <= opt + 1e-9 * abs(opt)
     assert fixed_seen > 0  # reduced-cost fixing really fixed classes here
+
+
+def test_a_core_in_a_child_process_reaches_the_oracle_optimum():
+    """The isolated core (HiGHS in a child process, killed at its limit) decides the same."""
+    for seed in range(3):
+        inst, opt, problem, ub = _core_at_optimum(700 + seed, 20)
+        out = solve_core(problem, ub, None, 1e-12, 60.0, None, isolated=True)
+        assert out.counts is not None and out.optimal
+        check_schedule(out.counts, inst[0], inst[1], inst[3])
+        assert problem.cost(out.counts) == pytest.approx(opt, rel=1e-9)
+        assert out.bound <= opt + 1e-9 * abs(opt)
+        assert out.bound >= opt - 1e-9 * abs(opt) - 1e-12  # finished: its bound is proven
 
 
 def test_shares_are_respected_against_the_oracle():

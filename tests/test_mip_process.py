@@ -1,4 +1,4 @@
-"""The repair MIP's child process: same optimum as brute force, and killed at its deadline."""
+"""MIPs in a child process: same optimum as brute force, and killed at the deadline."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from offline_sched.planner import mip_process
 from offline_sched.planner.highs import highspy_module, new_highs
-from offline_sched.planner.mip_process import from_highs, solve_with_deadline
+from offline_sched.solver import mip_process
+from offline_sched.solver.mip_process import from_highs, solve_with_deadline
 
 
 def _knapsack_model(rng: np.random.Generator, n: int, m: int):

@@ -26,10 +26,10 @@ import time
 import numpy as np
 
 from ..errors import SolverError
+from ..solver.mip_process import from_highs, solve_with_deadline
 from .fill import fill_room
 from .highs import highspy_module, new_highs
 from .lp import LPSolution, RestrictedLP
-from .mip_process import from_highs, solve_with_deadline
 from .rounding import option_objective
 
 OPEN_PER_OPTION = 20
@@ -37,7 +37,7 @@ OPEN_PER_OPTION = 20
 MIP_MAX_COLUMNS = 15_000
 """About the largest repair MIP (HiGHS's root node alone grows steeply beyond: measured 3 s
 at 17k columns, 30+ s at 26k on the 10^6-query benchmark; the MIP runs in a child process
-killed at its time limit, :mod:`.mip_process`)."""
+killed at its time limit, :mod:`offline_sched.solver.mip_process`)."""
 FILL_ROUNDS = 3
 """Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
 COLUMNS_PER_ROW = 12
