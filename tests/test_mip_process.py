@@ -85,3 +85,25 @@ def test_no_child_process_is_a_warning_not_an_error(monkeypatch):
     with pytest.warns(RuntimeWarning, match="could not start a child process"):
         out = solve_with_deadline(from_highs(h, None, {}), 1.0)
     assert out.values is None and out.status == "not started"
+
+
+def test_ctrl_c_while_waiting_leaves_no_child_running(monkeypatch):
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND",
+                        (sys.executable, "-c", "import time; time.sleep(120)"))
+    started = []
+    real_popen = mip_process.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    def interrupted_join(self, timeout=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mip_process.subprocess, "Popen", popen)
+    monkeypatch.setattr(mip_process.threading.Thread, "join", interrupted_join)
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    with pytest.raises(KeyboardInterrupt):
+        solve_with_deadline(from_highs(h, None, {}), 60.0)
+    assert started and started[0].poll() is not None  # killed and reaped, not orphaned

@@ -128,11 +128,12 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
     """
     seconds = max(float(seconds), 0.05)  # may be inf: no kill, HiGHS's own limits only
     payload = pickle.dumps((model, seconds, time.time()), protocol=pickle.HIGHEST_PROTOCOL)
+    errors = tempfile.TemporaryFile()
     try:
-        errors = tempfile.TemporaryFile()
         proc = subprocess.Popen(list(CHILD_COMMAND), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=errors)
     except OSError as exc:  # no child process possible here: no MIP plan, say why
+        errors.close()
         warnings.warn(f"a MIP could not start a child process ({exc}); its start (or none) "
                       "stands", RuntimeWarning, stacklevel=2)
         return MipOutcome(None, np.inf, -np.inf, False, "not started")
@@ -154,17 +155,20 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     deadline = time.perf_counter() + seconds
+    killed = True
     try:
-        proc.stdin.write(payload)
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    reader.join(max(deadline - time.perf_counter(), 0.0) + GRACE_S
-                if np.isfinite(deadline) else None)
-    killed = reader.is_alive() or proc.poll() is None
-    if killed:
-        proc.kill()
-    proc.wait()
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        reader.join(max(deadline - time.perf_counter(), 0.0) + GRACE_S
+                    if np.isfinite(deadline) else None)
+        killed = reader.is_alive() or proc.poll() is None
+    finally:  # also on Ctrl-C: no child is left running
+        if killed:
+            proc.kill()
+        proc.wait()
     reader.join(1.0)
     out.close()
     if not killed and not any(frame[0] == "end" for frame in frames):  # the child failed
