@@ -3,8 +3,8 @@
 The restricted LP (:class:`~offline_sched.planner.lp.RestrictedLP`) of a large model has a
 basic optimum: every row but a few (at most about one per capacity and share row) sits whole
 on one option, and the replica-slots on N_j are fractional only where capacity does not bind.
-:func:`polish` keeps those whole placements and re-decides, as one MIP in a fresh, small HiGHS
-instance:
+:func:`polish` keeps those whole placements and re-decides, as one small MIP solved by HiGHS
+in a child process killed at its time limit (:mod:`offline_sched.solver.mip_process`):
 
 * the *open* rows: the fractional (split) rows and, on every option they or a fractional N
   touch, the :data:`OPEN_PER_OPTION` shortest rows placed there (swaps with them repack the
