@@ -370,9 +370,8 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     # time limit nor its interrupt callbacks (5-43 s past a 3 s limit, see mip_process)
     out = solve_with_deadline(from_highs(h, start_vals, {
         "mip_rel_gap": 1e-9, "mip_abs_gap": max(float(abs_gap), 1e-12)}), t_mip)
-    found = out.values is not None
     vals = out.values
-    if found and vals is not None:
+    if vals is not None:
         x = np.rint(vals[n_j + n_up:])
         n_on = np.rint(vals[:n_j])
         method = "lp+polish"

@@ -44,7 +44,7 @@ import numpy as np
 
 from .class_model import margin_capacity
 from .highs_model import build_highs
-from .mip_process import from_highs, solve_with_deadline
+from .mip_process import MipOutcome, from_highs, solve_with_deadline
 from .status import GAP_TOL, Status, relative_gap
 
 FINISH_BUDGET_S = 30.0
@@ -217,48 +217,16 @@ def solve_core(p: ClassArrays, ub: np.ndarray, start: np.ndarray | None, abs_gap
     h.changeColsCost(k, np.arange(k, dtype=np.int32), p.weights[free][cls, sys])
     h.changeColsBounds(k, np.arange(k, dtype=np.int32), np.zeros(k),
                        ub[free][cls, sys].astype(np.float64))
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", float(abs_gap))
-    if time_limit is not None:
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    options: dict = {"mip_rel_gap": 0.0, "mip_abs_gap": float(abs_gap)}
     if node_limit is not None:
-        h.setOptionValue("mip_max_nodes", max(int(node_limit), 1))
+        options["mip_max_nodes"] = max(int(node_limit), 1)
     start_vals = None if start is None else start[free][cls, sys].astype(np.float64)
     if isolated:
-        return _isolated_core(p, h, start_vals, time_limit, fixed, free, cls, sys, offset, k)
-    if start_vals is not None:
-        sol = model.hs.HighsSolution()
-        sol.col_value = start_vals
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    hs = model.hs
-    info = h.getInfo()
-    nodes = max(int(info.mip_node_count), 0)
-    status = h.getModelStatus()
-    if status in (hs.HighsModelStatus.kInfeasible, hs.HighsModelStatus.kUnboundedOrInfeasible):
-        return _Core(None, np.inf, True, k, nodes)
-    bound = offset + float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) \
-        else -np.inf
-    optimal = status == hs.HighsModelStatus.kOptimal
-    if info.primal_solution_status == 0:
-        return _Core(None, bound, optimal, k, nodes)
-    counts = fixed.copy()
-    counts[free[cls], sys] = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
-    return _Core(counts if p.feasible(counts) else None, bound, optimal, k, nodes)
-
-
-def _isolated_core(p: ClassArrays, h, start_vals: np.ndarray | None, time_limit: float | None,
-                   fixed: np.ndarray, free: np.ndarray, cls: np.ndarray, sys: np.ndarray,
-                   offset: float, k: int) -> _Core:
-    """:func:`solve_core`'s MIP (already built in ``h``) in a child process."""
-    options = {}
-    for name in ("mip_rel_gap", "mip_abs_gap", "mip_max_nodes"):  # loop over three options
-        value = h.getOptionValue(name)
-        options[name] = value[1] if isinstance(value, tuple) else value  # (status, value)
-    out = solve_with_deadline(from_highs(h, start_vals, options),
-                              np.inf if time_limit is None else time_limit)
-    if out.finished and out.status == "Infeasible":
+        out = solve_with_deadline(from_highs(h, start_vals, options),
+                                  np.inf if time_limit is None else time_limit)
+    else:
+        out = _solve_here(h, model.hs, options, start_vals, time_limit)
+    if out.finished and out.status in INFEASIBLE_STATUS:
         return _Core(None, np.inf, True, k, out.nodes)
     bound = offset + out.dual_bound if out.finished and np.isfinite(out.dual_bound) \
         else -np.inf
@@ -268,6 +236,33 @@ def _isolated_core(p: ClassArrays, h, start_vals: np.ndarray | None, time_limit:
     counts = fixed.copy()
     counts[free[cls], sys] = np.rint(out.values).astype(np.int64)
     return _Core(counts if p.feasible(counts) else None, bound, optimal, k, out.nodes)
+
+
+INFEASIBLE_STATUS = ("Infeasible", "Primal infeasible or unbounded")
+"""HiGHS's model status texts that prove a core has no schedule."""
+
+
+def _solve_here(h, hs, options: dict, start_vals: np.ndarray | None,
+                time_limit: float | None) -> MipOutcome:
+    """:func:`solve_core`'s MIP (built in ``h``) in this process."""
+    for name, value in options.items():  # loop over the few options
+        h.setOptionValue(name, value)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    if start_vals is not None:
+        sol = hs.HighsSolution()
+        sol.col_value = start_vals
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    info = h.getInfo()
+    values = None
+    if info.primal_solution_status != 0:
+        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return MipOutcome(values, float(info.objective_function_value),
+                      float(info.mip_dual_bound), True,
+                      h.modelStatusToString(h.getModelStatus()),
+                      max(int(info.mip_node_count), 0))
 
 
 class _Effort:

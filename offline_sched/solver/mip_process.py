@@ -103,8 +103,8 @@ def from_highs(h, start_values: np.ndarray | None, options: dict) -> MipModel:
         counts = np.bincount(index, minlength=lp.num_col_)
         start = np.r_[0, np.cumsum(counts)].astype(np.int64)
         index, value = rows[order], value[order]
-    integer = np.asarray(lp.integrality_, dtype=object)
-    is_int = (np.array([v == highspy.HighsVarType.kInteger for v in integer], dtype=bool)
+    integer = np.asarray(lp.integrality_, dtype=object)  # empty for a pure LP
+    is_int = (np.asarray(integer == highspy.HighsVarType.kInteger, dtype=bool)
               if integer.size else np.zeros(lp.num_col_, dtype=bool))
     return MipModel(cost=np.asarray(lp.col_cost_, dtype=np.float64),
                     col_lower=np.asarray(lp.col_lower_, dtype=np.float64),
