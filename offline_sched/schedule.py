@@ -236,7 +236,8 @@ class Schedule:
         """Key figures of the schedule.
 
         Keys: ``policy, lam, feasible, objective, energy_j, energy_kwh, runtime_s,
-        mean_runtime_s, makespan_s, static_energy_j, carbon_g, cost, instances_on_max, gap,
+        mean_runtime_s, makespan_s, static_energy_j, static_energy_kwh, carbon_g, carbon_kg,
+        cost, instances_on_max, gap,
         solve_s, queries, clipped, extrapolated``, the
         solver's ``lower_bound, status, method`` (with a :attr:`result`), the policy's
         :attr:`params` (and ``mean_accuracy`` when systems have accuracies).
@@ -264,7 +265,9 @@ class Schedule:
             "mean_runtime_s": runtime / n if n else 0.0,
             "makespan_s": float(bs["makespan_s"].max()),
             "static_energy_j": static,
+            "static_energy_kwh": static / J_PER_KWH,
             "carbon_g": carbon,
+            "carbon_kg": carbon / 1e3,
             "cost": cost,
             "instances_on_max": on_max,
             "gap": float("nan"),

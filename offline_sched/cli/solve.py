@@ -194,7 +194,7 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
                f"energy_kwh={fmt(s['energy_kwh'])}, runtime_s={fmt(s['runtime_s'])}, "
                f"makespan_s={fmt(s['makespan_s'])}, "
                + (f"slots={s['slots']}, minimise={s['minimise']}, static_energy_kwh="
-                  f"{fmt(s['static_energy_j'] / 3.6e6)}, carbon_kg={fmt(s['carbon_g'] / 1e3)}, "
+                  f"{fmt(s['static_energy_kwh'])}, carbon_kg={fmt(s['carbon_kg'])}, "
                   f"cost={fmt(s['cost'])}, instances_on_max={s['instances_on_max']}, "
                   if planned else "")
                + f"build_s={built:.3g}, "
