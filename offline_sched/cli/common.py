@@ -233,3 +233,14 @@ def signal_inputs(settings: object) -> list[object]:
     """The signal files of the settings, as inputs no output may replace."""
     return [p for p in (getattr(settings, "carbon", None), getattr(settings, "price", None))
             if p is not None]
+
+
+def run_inputs(workload: object, systems: object, settings: object = None) -> list[object]:
+    """Every file a workload command reads, as inputs no output may replace.
+
+    The workload, the fleet file, the signals given as options and the files the fleet file
+    names (cost models, ``[grid]`` signals).
+    """
+    from ..fleet.toml import fleet_files
+
+    return [workload, systems, *signal_inputs(settings), *fleet_files(systems)]

@@ -14,8 +14,8 @@ from .common import (
     handle_errors,
     json_option,
     plan_options,
+    run_inputs,
     say,
-    signal_inputs,
 )
 
 
@@ -49,7 +49,10 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, file_forma
     from ..api import problem_for
     from ..studies.compare import DEFAULT_POLICIES, compare_problem
 
-    check_outputs(("--out", out), inputs=[workload, systems, *signal_inputs(settings)])
+    check_outputs(("--out", out), inputs=run_inputs(workload, systems, settings))
+    to_err = out == "-"
+    if as_json and to_err:
+        raise CliError("--json prints to stdout, which '-' already uses for the report", 2)
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; running "
@@ -59,10 +62,7 @@ def compare(workload, systems, lam, solver, time_limit, strict_range, file_forma
                             settings=settings)
     write_frame(frame, out)
     failed = frame[frame.get("status", "") == "infeasible"] if "status" in frame else frame[:0]
-    to_err = out == "-"
     if as_json:
-        if to_err:
-            raise CliError("--json prints to stdout, which '-' already uses for the report", 2)
         echo_json({"report": frame.to_dict(orient="records"), "out": str(out)})
     else:
         show = ["policy", "feasible", "objective", "energy_kwh", "mean_runtime_s", "makespan_s",

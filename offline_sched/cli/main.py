@@ -9,6 +9,9 @@ group: :mod:`.solve`, :mod:`.compare`, :mod:`.fit` (with ``fleets``), :mod:`.stu
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from .. import __version__
@@ -20,7 +23,34 @@ from .solve import solve
 from .study import sweep, thresholds
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineGroup(click.Group):
+    """The command group, with usage errors on one line (``Error: ...``), exit 2.
+
+    Click's own report is four lines (usage, hint, blank, error); every other error of this
+    tool is one line, so scripts can read the reason from the last line of stderr alike.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102 - see the class
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        kwargs.setdefault("prog_name", "offline-sched")  # also under ``python -m``
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "offline-sched"
+            click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="offline-sched")
 def cli() -> None:
     """Offline, energy-aware scheduling of a day's LLM queries over a heterogeneous fleet.

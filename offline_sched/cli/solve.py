@@ -16,8 +16,8 @@ from .common import (
     handle_errors,
     json_option,
     plan_options,
+    run_inputs,
     say,
-    signal_inputs,
 )
 
 
@@ -81,7 +81,7 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
     from ..io.assignment import write_schedule
     from ..io.atomic import write_frame
 
-    inputs = [workload, systems, *signal_inputs(settings)]
+    inputs = [*run_inputs(workload, systems, settings), tokenizer, output_tokens]
     if engine == "dask":
         if solver != "highs":
             raise CliError("--engine dask solves with --solver highs only", 2)
@@ -95,6 +95,11 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
         check_outputs(("--out", out), inputs=inputs)
     check_outputs(("--by-system", by_system_out), ("--plan", plan_out),
                   ("--by-slot", by_slot_out), ("--plot", plot_out), inputs=[*inputs, out])
+    to_stdout = [o for o in (out, by_system_out, plan_out, by_slot_out) if o == "-"]
+    if len(to_stdout) > 1:
+        raise CliError("outputs: only one output may go to stdout ('-')", 2)
+    if as_json and to_stdout:
+        raise CliError("--json prints to stdout, which '-' already uses for data", 2)
     if plot_out:
         from ..plots.common import figure_class
 
@@ -178,8 +183,6 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
     to_err = "-" in (out, by_system_out, plan_out, by_slot_out)  # stdout has data: summary
     planned = sched.planned is not None                           # to stderr
     if as_json:
-        if to_err:
-            raise CliError("--json prints to stdout, which '-' already uses for data", 2)
         doc = {"summary": s, "by_system": sched.by_system.to_dict(orient="records"),
                "out": str(out), "by_system_out": by_system_out}
         if planned:

@@ -19,8 +19,8 @@ from .common import (
     common_options,
     handle_errors,
     plan_options,
+    run_inputs,
     say,
-    signal_inputs,
 )
 from .common import fmt as _fmt
 
@@ -63,7 +63,7 @@ def sweep(workload, systems, time_limit, strict_range, file_format, columns, qui
 
     lams = parse_lams(lam_text)
     check_outputs(("--out", out), ("--plot", plot_path),
-                  inputs=[workload, systems, *signal_inputs(settings)])
+                  inputs=run_inputs(workload, systems, settings))
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; sweeping "
@@ -129,7 +129,7 @@ def thresholds(workload, systems, time_limit, strict_range, file_format, columns
     from ..policies import FEATURES
     from ..studies import best_thresholds, threshold_study
 
-    check_outputs(("--out", out), ("--plot", plot_path), inputs=[workload, systems])
+    check_outputs(("--out", out), ("--plot", plot_path), inputs=run_inputs(workload, systems))
     say(f"reading {workload} and building the problem ...", quiet)
     problem = problem_for(workload, systems, strict_range, fmt=file_format, columns=columns)
     say(f"{problem.n_queries} queries in {problem.classes.n_classes} classes; scoring "

@@ -289,6 +289,10 @@ def write_plan(plan: Plan | pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         The path written.
     """
     frame = plan.frame if isinstance(plan, Plan) else plan
+    if os.fspath(path) == "-":  # standard output, as for every other table
+        from ..io.atomic import write_frame
+
+        return write_frame(frame, path)
     target = Path(path)
     parquet = target.suffix.lower() in (".parquet", ".pq")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ working directory.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import tomllib
@@ -241,6 +242,9 @@ def _grid(src: str, table: Any, base: Path) -> GridSignals | None:
     unknown = set(table) - GRID_KEYS
     _check(not unknown, src, f"grid: unknown key(s) {sorted(unknown)}; expected "
            f"{', '.join(sorted(GRID_KEYS))}")
+    table = dict(table)
+    if isinstance(table.get("start"), datetime.datetime | datetime.date):
+        table["start"] = table["start"].isoformat()  # an unquoted TOML date-time
     for key, value in table.items():
         _check(isinstance(value, str) and value.strip() != "", src,
                f"grid.{key}, value {value!r}: expected a non-empty string")
@@ -279,6 +283,33 @@ def read_fleet(path: str | os.PathLike[str], name: str | None = None) -> Fleet:
         raise InputError(f"{p}: not valid TOML: {exc}") from None
     fleet = fleet_from_dict(data, source=str(p), base=p.parent)
     return replace(fleet, name=name or str(p))
+
+
+def fleet_files(systems: object) -> list[Path]:
+    """Files a fleet TOML names (cost models, ``[grid]`` signals), resolved as the loader does.
+
+    For the CLI's output checks: no output may replace a file the run reads, including the
+    ones only the fleet file names. Anything that is not a readable TOML file gives ``[]``
+    (loading it reports the error).
+    """
+    if not isinstance(systems, str | os.PathLike):
+        return []
+    text = os.fspath(systems)
+    path = bundled_fleets().get(text, Path(text))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    named = [e.get("cost_model") for e in data.get("system", []) if isinstance(e, dict)]
+    grid = data.get("grid")
+    if isinstance(grid, dict):
+        named += [grid.get("carbon"), grid.get("price")]
+    out = []
+    for name in named:
+        if isinstance(name, str) and name.strip():
+            p = Path(name)
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
 
 
 def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> Fleet:

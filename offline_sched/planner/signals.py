@@ -74,6 +74,20 @@ def _fail(src: str, row: int, column: str, value: object, msg: str) -> InputErro
     return InputError(f"{src}: row {row}, column {column!r}, value {str(value)!r}: {msg}")
 
 
+def _not_text(p: Path, src: str) -> InputError:
+    """The first line that is not UTF-8 text, named by its data row (the header is row 0)."""
+    for i, line in enumerate(p.read_bytes().splitlines()):  # error path only
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = line[exc.start:exc.start + 1].hex()
+            where_ = "the header" if i == 0 else f"row {i}"
+            shown = line.decode("utf-8", "replace")
+            return InputError(f"{src}: {where_} (file line {i + 1}), value {shown!r}: not "
+                              f"UTF-8 text (byte 0x{bad} at character {exc.start + 1})")
+    return InputError(f"{src}: not UTF-8 text")
+
+
 def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | None = None,
                 time_format: str | None = None) -> Signal:
     """Read a signal CSV (first column timestamp, second value).
@@ -96,13 +110,18 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
     """
     p = Path(path)
     src = str(p)
+    if p.is_dir():
+        raise InputError(f"{src}: is a directory, not a {name} signal file")
     if not p.is_file():
-        raise InputError(f"{src}: no such {name} signal file")
+        what = "no such" if not p.exists() else "not a regular file, expected a"
+        raise InputError(f"{src}: {what} {name} signal file")
     if p.stat().st_size == 0:
         raise InputError(f"{src}: file is empty")
     try:
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise _not_text(p, src) from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{src}: cannot parse as CSV: {first}") from None
     if frame.shape[1] < 2:
@@ -150,7 +169,7 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
         parsed = pd.to_datetime(pd.Series(text), format=time_format or "ISO8601",
                                 errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})") from None
+        raise _mixed_zones(text, src, column, exc) from None
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
@@ -160,6 +179,22 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
                else f"not an ISO 8601 timestamp; {FORMAT_HINT}")
         raise _fail(src, i + 1, column, text[i], how)
     return parsed.to_numpy(dtype="datetime64[ns]")
+
+
+def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception) -> InputError:
+    """The first row whose timestamp has a UTC offset where row 1's has none, or vice versa."""
+    aware0 = None
+    for i, t in enumerate(text):  # error path only
+        try:
+            aware = pd.Timestamp(t).tzinfo is not None
+        except (ValueError, TypeError):
+            return _fail(src, i + 1, column, t, "not a timestamp")
+        if aware0 is None:
+            aware0 = aware
+        elif aware != aware0:
+            return _fail(src, i + 1, column, t, f"{'has' if aware else 'has no'} UTC offset, "
+                         f"unlike row 1 ({text[0]!r}): give every timestamp the same form")
+    return InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})")
 
 
 def parse_start(start: str | datetime | pd.Timestamp | np.datetime64) -> np.datetime64:
