@@ -322,3 +322,77 @@ def test_cli_infeasible_deadlines_exit_3_name_slots_and_replicas(tmp_path):
     assert r.exit_code == 3, r.output
     assert "short by" in r.output and "replica" in r.output and "slot" in r.output
     assert not out.exists()
+
+
+def _paying_start_ups(seed: int, instances: int) -> tuple[pd.DataFrame, str, float, dict]:
+    """Every price negative and every system with start-up energy: switch-ons earn money."""
+    frame, _, lam, sig = make_instance(seed)
+    rng = np.random.default_rng(1000 + seed)
+    n_t = len(sig["price"])
+    systems = []
+    for s in range(2):
+        systems.append({
+            "name": f"s{s}", "model": "m", "instances": instances,
+            "energy": {"out": round(float(rng.uniform(0.5, 2)), 3), "const": 2.0},
+            "runtime": {"out": round(float(rng.uniform(0.5, 1.5)), 3), "const": 1.0},
+            "idle_power_w": round(float(rng.uniform(0.0, 0.5)), 3),
+            "startup_energy_j": round(float(rng.uniform(20, 200)), 1)})
+    sig = dict(sig, price=[round(float(v), 3) for v in rng.uniform(-0.3, -0.01, n_t)])
+    return frame.head(6), fleet_toml(systems, sig["slot_s"] * n_t), 1.0, sig
+
+
+@pytest.mark.parametrize("instances", [1, 2])
+@pytest.mark.parametrize("seed", range(4))
+def test_switch_ons_that_pay_are_counted_exactly(tmp_path, seed, instances):
+    """Negative prices make a start-up earn: ``up`` must be max(0, rise), not its bound."""
+    frame, toml, lam, sig = _paying_start_ups(seed, instances)
+    path = tmp_path / "fleet.toml"
+    path.write_text(toml)
+    want = plan_oracle(frame, toml, lam, sig["slot_s"], "cost", None, sig["price"])
+    assert want.objective is not None
+    sched = offline_sched.solve(frame, path, lam, slot_s=sig["slot_s"], minimise="cost",
+                                price=sig["price"])
+    res = sched.result
+    tol = 1e-7 * max(1.0, abs(want.objective))
+    value, broken = want.score(*_tool_plan(sched))
+    assert not broken, broken
+    assert value == pytest.approx(sched.objective, rel=1e-7, abs=1e-9)
+    assert res.lower_bound <= want.objective + tol
+    assert str(res.status) == "optimal", (res.gap, sched.objective, want.objective)
+    assert sched.objective == pytest.approx(want.objective, rel=1e-6, abs=1e-9)
+
+
+def test_whole_queries_that_cannot_fit_are_infeasible_exit_3(tmp_path):
+    """The split queries would fit (180 s of 200 s), whole ones do not (one 60 s per 100 s)."""
+    path = tmp_path / "f.toml"
+    path.write_text('window_s = 200.0\n[[system]]\nname = "a"\nmodel = "m"\ninstances = 1\n'
+                    'energy = { const = 1.0 }\nruntime = { const = 60.0 }\n')
+    frame = pd.DataFrame({"query_id": ["q0", "q1", "q2"], "input_tokens": [1, 1, 1],
+                          "output_tokens": [1, 1, 1]})
+    want = plan_oracle(frame, path.read_text(), 0.5, 100.0, "energy", None, None)
+    assert want.objective is None  # the oracle proves it
+    with pytest.raises(InfeasibleError, match="whole queries cannot all be placed"):
+        offline_sched.solve(frame, path, 0.5, slot_s=100.0)
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    res = CliRunner().invoke(cli, ["solve", str(tmp_path / "w.csv"), "-s", str(path), "-q",
+                                   "--slot-s", "100", "--out", str(tmp_path / "o.csv")])
+    assert res.exit_code == 3
+    assert "on 'a'" in res.stderr and "replica" in res.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_carbon_in_one_slot_without_normalising_is_the_planners_objective(tmp_path):
+    """normalize = false: λ·g·e + (1−λ)·r, not today's λ·e + (1−λ)·r (g does not cancel)."""
+    path = tmp_path / "f.toml"
+    path.write_text('window_s = 100.0\nnormalize = false\n'
+                    '[[system]]\nname = "frugal"\nmodel = "m"\ninstances = 1\n'
+                    'energy = { const = 1.0 }\nruntime = { const = 10.0 }\n'
+                    '[[system]]\nname = "fast"\nmodel = "m"\ninstances = 1\n'
+                    'energy = { const = 100.0 }\nruntime = { const = 1.0 }\n')
+    frame = pd.DataFrame({"query_id": ["q0"], "input_tokens": [1], "output_tokens": [1]})
+    g = 100.0 / 3.6e6
+    expect = {"frugal": 0.5 * 1.0 * g + 0.5 * 10.0, "fast": 0.5 * 100.0 * g + 0.5 * 1.0}
+    sched = offline_sched.solve(frame, path, 0.5, minimise="carbon", carbon=[100.0])
+    assert sched.assignment["system"].tolist() == ["fast"]
+    assert sched.objective == pytest.approx(expect["fast"], rel=1e-9)
+    assert sched.result.lower_bound <= min(expect.values()) * (1 + 1e-9)

@@ -617,3 +617,27 @@ def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
     assert (n2 <= n_on).all() and (n2 >= opt.n_lo).all()
     assert (np.bincount(k2, weights=c2, minlength=rows.n) == rows.count).all()
     assert opt.allowed(rows, k2, j2).all()
+
+
+def test_the_replica_bound_does_not_credit_switch_ons_that_cannot_happen():
+    """Negative prices: h(μ) counts at most the switch-ons a plan can make (brute force)."""
+    import itertools
+
+    from offline_sched.planner.solve import replica_term_min
+
+    cost = CostModel("m", "a", runtime=MetricModel("runtime", "paper", {}, intercept=10.0),
+                     energy=MetricModel("energy", "paper", {}, intercept=1.0))
+    systems = [System(name="a", model="m", instances=1, window_s=300.0, cost=cost)]
+    wl = load_workload(pd.DataFrame({"query_id": ["q"], "input_tokens": [1],
+                                     "output_tokens": [1]}))
+    problem = build_problem(wl, Fleet(systems=tuple(systems), name="one"))
+    price = [-0.2, -0.1, -0.3]
+    data = prepare(problem, 1.0, slot_s=100.0, minimise="cost", price=price,
+                   provisioning=[Provisioning(startup_energy_j=50.0)])
+    c_up = data.cost_up.ravel()
+    assert (c_up < 0).all()
+    mu = np.zeros(data.options.n)  # no capacity price: h is the switch-on credit alone
+    best = min(sum(c_up[t] * max(0, on[t] - (on[t - 1] if t else 0)) for t in range(3))
+               for on in itertools.product([0, 1], repeat=3))
+    assert best == pytest.approx(c_up[0] + c_up[2])  # on = (1, 0, 1): two switch-ons
+    assert replica_term_min(data, mu) == pytest.approx(best, rel=1e-9)

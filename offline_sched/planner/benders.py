@@ -28,6 +28,7 @@ from .data import PlanData
 from .highs import highspy_module, model_status, new_highs
 from .lp import LPSolution, RestrictedLP
 from .pricing import Pricer
+from .switchons import add_switch_on_rows
 
 MAX_ROUNDS = 40
 MASTER_GAP = 1e-9
@@ -98,6 +99,8 @@ class Master:
             self.theta = 2 * n_j
         h.addVar(-inf, inf)
         h.changeColCost(self.theta, 1.0)
+        if n_up:  # start-ups that pay: up ≤ N_t and ≤ hi − N_{t−1}
+            add_switch_on_rows(h, 0, n_j, opt.n_groups, opt.n_hi, data.cost_up)
         h.setOptionValue("mip_rel_gap", MASTER_GAP)
         h.setOptionValue("mip_abs_gap", 1e-12)
         self.cuts = 0

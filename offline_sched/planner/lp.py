@@ -32,6 +32,7 @@ from ..errors import SolverError
 from .data import Options, Rows
 from .highs import highspy_module, model_status, new_highs
 from .pricing import Priced, Pricer
+from .switchons import add_switch_on_rows
 
 DUAL_RTOL = 1e-9
 DUAL_SIMPLEX = 1
@@ -124,6 +125,9 @@ class RestrictedLP:
         """Whether column (k, j) is in the LP, at ``k·J + j``."""
         self.h = new_highs()
         self._build(free)
+        if cost_up is not None:  # start-ups that pay: keep up ≤ N_t and ≤ hi − N_{t−1}
+            self.n_rows_total += add_switch_on_rows(self.h, 0, self.c_up, options.n_groups,
+                                                    options.n_hi, cost_up)
         k, j = self._new_columns(*cols)
         self._add_columns(k, j)
         self.rounds = 0

@@ -211,7 +211,10 @@ def _trivial(data: PlanData) -> bool:
     prov = data.provisioning
     return (data.grid.n_slots == 1 and not data.tclasses.has_windows
             and all(p.idle_power_w == 0 and p.startup_energy_j == 0 for p in prov)
-            and (data.metric == "energy" or float(data.g_slot[0]) > 0))
+            # carbon or cost in one slot: the same weights only when normalised (M = E·g
+            # cancels g); with ``normalize = false`` λ·g·e + (1−λ)·r/R is another objective
+            and (data.metric == "energy"
+                 or (bool(data.problem.fleet.normalize) and float(data.g_slot[0]) > 0)))
 
 
 def plan(problem: AssignmentProblem, lam: float = 0.5, *, slot_s: float | None = None,

@@ -31,6 +31,7 @@ from .fill import fill_room
 from .highs import highspy_module, new_highs
 from .lp import LPSolution, RestrictedLP
 from .rounding import option_objective
+from .switchons import add_switch_on_rows
 
 OPEN_PER_OPTION = 20
 """Shortest rows per option in play that the repair MIP may move."""
@@ -351,6 +352,8 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
             idx = [n_j + jj, jj] + ([jj - 1] if jj % n_g else [])
             val = [1.0, -1.0] + ([1.0] if jj % n_g else [])
             h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    if n_up:  # start-ups that pay: up ≤ N_t and ≤ hi − N_{t−1}
+        add_switch_on_rows(h, 0, n_j, opt.n_groups, hi, c_up)
     rstart = np.searchsorted(ck, open_rows)
     rend = np.searchsorted(ck, open_rows, side="right")
     for r, a, b in zip(open_rows, rstart, rend, strict=True):  # loop over the open rows
@@ -372,7 +375,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         "mip_rel_gap": 1e-9, "mip_abs_gap": max(float(abs_gap), 1e-12)}), t_mip)
     vals = out.values
     if vals is not None:
-        x = np.rint(vals[n_j + n_up:])
+        x = np.rint(vals[n_j + n_up:n_col])
         n_on = np.rint(vals[:n_j])
         method = "lp+polish"
     elif x_start is not None and n_start_on is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import InfeasibleError, SolverError
 from .highs import model_status
 from .lp import LPSolution, RestrictedLP
 
@@ -92,6 +92,9 @@ def round_plan(lp: RestrictedLP, sol: LPSolution, time_limit: float | None,
     if not small:  # re-decide only the fractional rows and short queries beside them
         _freeze_most(lp, sol, xcols)
     lp.h.run()
+    if small and model_status(lp.h) == "infeasible":  # the whole model: proven, no plan
+        raise InfeasibleError("infeasible: the queries fit only if some are split; whole "
+                              "queries cannot all be placed")
     info = lp.h.getInfo()
     found = info.primal_solution_status == 2 or model_status(lp.h) == "optimal"
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else -np.inf

@@ -26,6 +26,7 @@ from .polish import polish
 from .pricing import Pricer
 from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
+from .switchons import add_switch_on_rows
 
 GROW_SHARE = 0.8
 """Share of the time limit by which a restricted LP that overflows stops growing."""
@@ -78,6 +79,7 @@ def replica_term_min(data: PlanData, mu: np.ndarray) -> float:
         idx = [n_j + j, j] + ([j - 1] if j % n_g else [])
         val = [1.0, -1.0] + ([1.0] if j % n_g else [])
         h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    add_switch_on_rows(h, 0, n_j, n_g, opt.n_hi, data.cost_up)
     h.run()
     if model_status(h) != "optimal":
         raise SolverError("HiGHS could not bound the replica terms")
@@ -210,9 +212,33 @@ def _round_full(data: PlanData, lp: RestrictedLP, sol: LPSolution, bound: float,
         bound = max(bound, res.lower_bound)
         rounds = res.rounds
         sol = lp.sift()
-    k, j, c, n_on, method, mip_bound = round_plan(lp, sol, _left(deadline), opt.n_lo,
-                                                  opt.n_hi, None)
+    try:
+        k, j, c, n_on, method, mip_bound = round_plan(lp, sol, _left(deadline), opt.n_lo,
+                                                      opt.n_hi, None)
+    except InfeasibleError as exc:
+        raise InfeasibleError(f"{exc}: {split_diagnosis(data, sol)}") from None
     return k, j, c, n_on, method, max(bound, mip_bound), rounds
+
+
+def split_diagnosis(data: PlanData, sol: LPSolution) -> str:
+    """Where the LP relaxation needs split queries: per (slot, system), its load there."""
+    opt, rows = data.options, data.rows
+    fleet = data.problem.fleet
+    frac = np.abs(sol.x - np.rint(sol.x)) > 1e-7
+    parts = []
+    for jj in np.unique(sol.col_j[frac]):  # loop over the options holding split queries
+        on = sol.col_j == jj
+        s = int(opt.system[jj])
+        load = float(sol.x[on] @ rows.runtime[sol.col_k[on], s])
+        slots = np.flatnonzero(opt.group_of_slot == opt.group[jj])
+        where = f"slot {slots[0]}" if slots.size == 1 else \
+            f"slots {', '.join(map(str, slots))}"
+        longest = float(rows.runtime[sol.col_k[on], s].max())
+        parts.append(f"{where} on {fleet[s].name!r} would need {load:.6g} s of queries up to "
+                     f"{longest:.6g} s long in {opt.replica_s[jj]:.6g} s per replica "
+                     f"({int(opt.n_hi[jj])} replica-slot{'s' if opt.n_hi[jj] != 1 else ''})")
+    return ("; ".join(parts) or "capacity too tight for whole queries") + \
+        " (more replicas, longer slots or wider windows would help)"
 
 
 def _round_large(data: PlanData, rel: Relaxation, sol: LPSolution, bound: float,
