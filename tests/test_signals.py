@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +192,18 @@ def test_bundled_price_day():
     if path.is_file():
         full = read_signal(path, name="price", time_format="%d%b%Y %H:%M:%S")
         np.testing.assert_allclose(day, slot_values(full, "2024-05-12", 86400, 3600))
+
+
+def test_offsets_in_the_file_and_a_start_without_one_warn(tmp_path):
+    """+02:00 stamps with a naive start: read as UTC (2 h apart from local), said so."""
+    path = tmp_path / "tz.csv"
+    path.write_text("Time,v\n" + "".join(f"2020-05-15T{h:02d}:00+02:00,{h}\n"
+                                         for h in range(24)))
+    sig = read_signal(path)
+    with pytest.warns(UserWarning, match=r"UTC offset \(UTC\+02:00\).*read as UTC"):
+        naive = slot_values(sig, "2020-05-14T22:00", 7200.0, 3600.0)
+    assert naive.tolist() == [0.0, 1.0]  # 22:00 UTC is 00:00+02:00
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        local = slot_values(sig, "2020-05-15T00:00+02:00", 7200.0, 3600.0)
+    assert local.tolist() == [0.0, 1.0]

@@ -23,6 +23,7 @@ and the value as written.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +54,8 @@ class Signal:
         value_column: header of the value column.
         step_s: nominal step: the median spacing of the timestamps [s].
         time_text: timestamps as written, for messages.
+        utc_offset: the offset the file's timestamps carry (e.g. ``UTC+02:00``), or "" for
+            none or UTC; a start without an offset is then read as UTC (a warning says so).
     """
 
     name: str
@@ -65,6 +68,7 @@ class Signal:
     step_s: float = 3600.0
     time_text: np.ndarray = field(default_factory=lambda: np.array([], dtype=object),
                                   repr=False)
+    utc_offset: str = ""
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
@@ -132,7 +136,7 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
         raise InputError(f"{src}: needs at least two data rows, found {len(frame)}")
     ttext = frame.iloc[:, 0].str.strip().to_numpy(dtype=object)
     vtext = frame.iloc[:, 1].str.strip()
-    times = _parse_times(ttext, time_format, src, tcol)
+    times, offset = _parse_times(ttext, time_format, src, tcol)
     back = np.flatnonzero(np.diff(times) < np.timedelta64(0, "ns"))
     if back.size:
         i = int(back[0]) + 1
@@ -156,11 +160,12 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
         raise InputError(f"{src}: column {tcol!r}: all timestamps are equal")
     return Signal(name=name, unit=unit or UNITS.get(name, ""), times=times, values=values,
                   source=src, time_column=tcol, value_column=vcol,
-                  step_s=float(np.median(positive)), time_text=ttext)
+                  step_s=float(np.median(positive)), time_text=ttext, utc_offset=offset)
 
 
 def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: str
-                 ) -> np.ndarray:
+                 ) -> tuple[np.ndarray, str]:
+    """Naive UTC timestamps and the UTC offset the file gave ("" for none or UTC)."""
     empty = np.flatnonzero(text == "")
     if empty.size:
         i = int(empty[0])
@@ -170,7 +175,9 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
                                 errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
         raise _mixed_zones(text, src, column, exc) from None
-    if getattr(parsed.dt, "tz", None) is not None:
+    tz = getattr(parsed.dt, "tz", None)
+    offset = "" if tz is None or str(tz) in ("UTC", "UTC+00:00") else str(tz)
+    if tz is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
     if bad.any():
@@ -178,7 +185,7 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
         how = (f"does not match time_format {time_format!r}" if time_format
                else f"not an ISO 8601 timestamp; {FORMAT_HINT}")
         raise _fail(src, i + 1, column, text[i], how)
-    return parsed.to_numpy(dtype="datetime64[ns]")
+    return parsed.to_numpy(dtype="datetime64[ns]"), offset
 
 
 def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception) -> InputError:
@@ -195,6 +202,14 @@ def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception) -> Inp
             return _fail(src, i + 1, column, t, f"{'has' if aware else 'has no'} UTC offset, "
                          f"unlike row 1 ({text[0]!r}): give every timestamp the same form")
     return InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})")
+
+
+def _has_offset(start: object) -> bool:
+    """Whether a start names its UTC offset (numpy datetimes never do)."""
+    try:
+        return pd.Timestamp(start).tzinfo is not None  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
 
 
 def parse_start(start: str | datetime | pd.Timestamp | np.datetime64) -> np.datetime64:
@@ -235,6 +250,10 @@ def slot_values(signal: Signal, start: str | datetime | pd.Timestamp | np.dateti
     """
     n_slots = max(int(round(window_s / slot_s)), 1)
     t0 = parse_start(start)
+    if signal.utc_offset and not _has_offset(start):
+        warnings.warn(f"{signal.source}: timestamps carry a UTC offset ({signal.utc_offset}); "
+                      f"the start {str(start)!r} has none and is read as UTC (give it an "
+                      "offset, e.g. 2020-06-15T00:00+02:00, to mean local time)", stacklevel=2)
     ns = (signal.times - t0).astype(np.int64).astype(np.float64) / 1e9  # seconds from start
     end_last = ns[-1] + signal.step_s
     src, tcol, vcol = signal.source, signal.time_column, signal.value_column
