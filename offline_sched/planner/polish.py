@@ -39,7 +39,7 @@ MIP_MAX_COLUMNS = 15_000
 """About the largest repair MIP (HiGHS's root node alone grows steeply beyond: measured 3 s
 at 17k columns, 30+ s at 26k on the 10^6-query benchmark; the MIP runs in a child process
 killed at its time limit, :mod:`offline_sched.solver.mip_process`)."""
-FILL_ROUNDS = 3
+FILL_ROUNDS = 8
 """Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
 COLUMNS_PER_ROW = 12
 """Options of least reduced cost an open row may move to."""
