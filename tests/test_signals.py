@@ -207,3 +207,19 @@ def test_offsets_in_the_file_and_a_start_without_one_warn(tmp_path):
         warnings.simplefilter("error")
         local = slot_values(sig, "2020-05-15T00:00+02:00", 7200.0, 3600.0)
     assert local.tolist() == [0.0, 1.0]
+
+
+def test_rows_are_numbered_as_in_the_file_when_it_has_blank_lines(tmp_path):
+    """A blank line still counts: the bad value on file line 7 is data row 6."""
+    path = tmp_path / "blank.csv"
+    lines = ["Time,v"] + [f"2020-05-15T{h:02d}:00,{h}" for h in range(8)]
+    lines.insert(3, "")          # a blank line as file line 4 (data row 3)
+    lines[6] = "2020-05-15T04:00,x"  # file line 7 = data row 6
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"row 6, column 'v', value 'x'"):
+        read_signal(path)
+    lines[6] = "2020-05-15T04:00,4"
+    lines.insert(8, "  ,  ")      # whitespace only, file line 9 (data row 8): skipped
+    path.write_text("\n".join(lines) + "\n")
+    sig = read_signal(path)
+    assert [sig.row(i) for i in range(len(sig))] == [1, 2, 4, 5, 6, 7, 9, 10]

@@ -69,6 +69,13 @@ class Signal:
     time_text: np.ndarray = field(default_factory=lambda: np.array([], dtype=object),
                                   repr=False)
     utc_offset: str = ""
+    row_no: np.ndarray = field(default_factory=lambda: np.array([], dtype=np.int64),
+                               repr=False)
+    """Data row of each timestamp in the file (blank lines counted), for messages."""
+
+    def row(self, i: int) -> int:
+        """The file's data row of timestamp ``i`` (header excluded, blank lines counted)."""
+        return int(self.row_no[i]) if len(self.row_no) == len(self) else i + 1
 
     def __len__(self) -> int:
         return int(self.times.shape[0])
@@ -122,7 +129,8 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
     if p.stat().st_size == 0:
         raise InputError(f"{src}: file is empty")
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=False)
     except UnicodeDecodeError:
         raise _not_text(p, src) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
@@ -132,49 +140,54 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
         raise InputError(f"{src}: expected two columns (timestamp, value), found "
                          f"{frame.shape[1]} ({', '.join(map(str, frame.columns))})")
     tcol, vcol = str(frame.columns[0]).strip(), str(frame.columns[1]).strip()
+    blank = (frame.fillna("").apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+    row_no = np.flatnonzero(~blank) + 1  # data rows as the file numbers them
+    frame = frame[~blank]
     if len(frame) < 2:
         raise InputError(f"{src}: needs at least two data rows, found {len(frame)}")
     ttext = frame.iloc[:, 0].str.strip().to_numpy(dtype=object)
     vtext = frame.iloc[:, 1].str.strip()
-    times, offset = _parse_times(ttext, time_format, src, tcol)
+    times, offset = _parse_times(ttext, time_format, src, tcol, row_no)
     back = np.flatnonzero(np.diff(times) < np.timedelta64(0, "ns"))
     if back.size:
         i = int(back[0]) + 1
-        raise _fail(src, i + 1, tcol, ttext[i], f"earlier than row {i} ({ttext[i - 1]!r}): "
-                    "timestamps must be sorted")
+        raise _fail(src, row_no[i], tcol, ttext[i], f"earlier than row {row_no[i - 1]} "
+                    f"({ttext[i - 1]!r}): timestamps must be sorted")
     values = pd.to_numeric(vtext, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     empty = (vtext == "").to_numpy()
     bad = ~np.isfinite(values) & ~empty
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise _fail(src, i + 1, vcol, vtext.iloc[i], "not a finite number")
+        raise _fail(src, row_no[i], vcol, vtext.iloc[i], "not a finite number")
     values[empty] = np.nan
     if name == "carbon":
         neg = np.flatnonzero(values < 0)
         if neg.size:
             i = int(neg[0])
-            raise _fail(src, i + 1, vcol, vtext.iloc[i], "a carbon intensity must be >= 0")
+            raise _fail(src, row_no[i], vcol, vtext.iloc[i],
+                        "a carbon intensity must be >= 0")
     steps = np.diff(times).astype(np.int64) / 1e9
     positive = steps[steps > 0]
     if positive.size == 0:
         raise InputError(f"{src}: column {tcol!r}: all timestamps are equal")
     return Signal(name=name, unit=unit or UNITS.get(name, ""), times=times, values=values,
                   source=src, time_column=tcol, value_column=vcol,
-                  step_s=float(np.median(positive)), time_text=ttext, utc_offset=offset)
+                  step_s=float(np.median(positive)), time_text=ttext, utc_offset=offset,
+                  row_no=row_no)
 
 
-def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: str
-                 ) -> tuple[np.ndarray, str]:
+def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: str,
+                 row_no: np.ndarray) -> tuple[np.ndarray, str]:
     """Naive UTC timestamps and the UTC offset the file gave ("" for none or UTC)."""
     empty = np.flatnonzero(text == "")
     if empty.size:
         i = int(empty[0])
-        raise _fail(src, i + 1, column, "", "empty timestamp")
+        raise _fail(src, row_no[i], column, "", "empty timestamp")
     try:
         parsed = pd.to_datetime(pd.Series(text), format=time_format or "ISO8601",
                                 errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise _mixed_zones(text, src, column, exc) from None
+        raise _mixed_zones(text, src, column, exc, row_no) from None
     tz = getattr(parsed.dt, "tz", None)
     offset = "" if tz is None or str(tz) in ("UTC", "UTC+00:00") else str(tz)
     if tz is not None:
@@ -184,23 +197,25 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
         i = int(np.flatnonzero(bad)[0])
         how = (f"does not match time_format {time_format!r}" if time_format
                else f"not an ISO 8601 timestamp; {FORMAT_HINT}")
-        raise _fail(src, i + 1, column, text[i], how)
+        raise _fail(src, row_no[i], column, text[i], how)
     return parsed.to_numpy(dtype="datetime64[ns]"), offset
 
 
-def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception) -> InputError:
+def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception,
+                 row_no: np.ndarray) -> InputError:
     """The first row whose timestamp has a UTC offset where row 1's has none, or vice versa."""
     aware0 = None
     for i, t in enumerate(text):  # error path only
         try:
             aware = pd.Timestamp(t).tzinfo is not None
         except (ValueError, TypeError):
-            return _fail(src, i + 1, column, t, "not a timestamp")
+            return _fail(src, row_no[i], column, t, "not a timestamp")
         if aware0 is None:
             aware0 = aware
         elif aware != aware0:
-            return _fail(src, i + 1, column, t, f"{'has' if aware else 'has no'} UTC offset, "
-                         f"unlike row 1 ({text[0]!r}): give every timestamp the same form")
+            return _fail(src, row_no[i], column, t, f"{'has' if aware else 'has no'} UTC "
+                         f"offset, unlike row {row_no[0]} ({text[0]!r}): give every timestamp "
+                         "the same form")
     return InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})")
 
 
@@ -267,7 +282,8 @@ def slot_values(signal: Signal, start: str | datetime | pd.Timestamp | np.dateti
         w_end = np.datetime_as_string(t0 + np.timedelta64(int(round(window_end * 1e9)), "ns"),
                                       unit="s")
         raise InputError(f"{src}: column {tcol!r}: the series covers {first} to {last} "
-                         f"(rows 1 to {len(signal)}), not the whole window "
+                         f"(rows {signal.row(0)} to {signal.row(len(signal) - 1)}), not the "
+                         "whole window "
                          f"{np.datetime_as_string(t0, unit='s')} to {w_end}")
     ends = np.append(ns[1:], end_last)
     lo = int(np.searchsorted(ns, 0.0, side="right")) - 1
@@ -290,18 +306,18 @@ def _check_window(signal: Signal, txt: np.ndarray, lo: int, seg_start: np.ndarra
     gap = np.flatnonzero(np.isnan(val))
     if gap.size:
         i = lo + int(gap[0])
-        raise _fail(src, i + 1, vcol, "", f"empty value (a gap in the series at {txt[i]}) "
+        raise _fail(src, signal.row(i), vcol, "", f"empty value (a gap in the series at {txt[i]}) "
                     "inside the window")
     dup = np.flatnonzero(seg_end <= seg_start)
     if dup.size:
         i = lo + int(dup[0]) + 1
-        raise _fail(src, i + 1, tcol, txt[i], f"duplicate timestamp (same as row {i}) inside "
-                    "the window")
+        raise _fail(src, signal.row(i), tcol, txt[i], f"duplicate timestamp (same as row "
+                    f"{signal.row(i - 1)}) inside the window")
     long = np.flatnonzero(seg_end - seg_start > MAX_STEP_RATIO * signal.step_s + 1e-9)
     if long.size:
         i = lo + int(long[0])
         nxt = txt[i + 1] if i + 1 < len(txt) else "the end"
-        raise _fail(src, i + 1, tcol, txt[i], f"gap in the series: the next timestamp is "
+        raise _fail(src, signal.row(i), tcol, txt[i], f"gap in the series: the next timestamp is "
                     f"{nxt}, {seg_end[long[0]] - seg_start[long[0]]:g} s later (nominal step "
                     f"{signal.step_s:g} s) inside the window")
 
