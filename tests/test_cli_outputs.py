@@ -156,3 +156,16 @@ def test_bad_signal_files_name_the_row_and_value(day, case, expect):
     assert res.exit_code == 2
     assert expect in _one_error_line(res.stderr)
     assert not (day / "o.csv").exists()
+
+
+def test_a_fleet_file_with_a_bad_system_key_is_a_one_line_error(day):
+    (day / "bad.toml").write_text("window_s = 100.0\nsystem = 5\n")
+    res = run("solve", day / "w.csv", "-s", day / "bad.toml", "-q", "--out", day / "o.csv")
+    assert res.exit_code == 2
+    assert "bad.toml" in _one_error_line(res.stderr)
+
+
+def test_no_arguments_prints_the_help_not_an_error():
+    res = run()
+    assert "Usage:" in res.output and "Commands:" in res.output
+    assert "Error:" not in res.output

@@ -223,3 +223,16 @@ def test_rows_are_numbered_as_in_the_file_when_it_has_blank_lines(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     sig = read_signal(path)
     assert [sig.row(i) for i in range(len(sig))] == [1, 2, 4, 5, 6, 7, 9, 10]
+
+
+def test_a_blank_line_before_the_header_and_a_daylight_saving_change_load(tmp_path):
+    path = tmp_path / "dst.csv"
+    stamps = ["2020-03-29T00:00+01:00", "2020-03-29T01:00+01:00", "2020-03-29T03:00+02:00",
+              "2020-03-29T04:00+02:00"]  # 02:00 local does not exist: hourly in UTC
+    path.write_text("\n\nTime,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps)))
+    sig = read_signal(path)
+    assert sig.utc_offset.startswith("varying")
+    assert (np.diff(sig.times).astype("timedelta64[s]").astype(int) == 3600).all()
+    assert sig.row(0) == 1  # rows count from the header
+    with pytest.warns(UserWarning, match="UTC offset"):
+        assert slot_values(sig, "2020-03-28T23:00", 7200.0, 3600.0).tolist() == [0.0, 1.0]

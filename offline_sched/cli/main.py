@@ -38,6 +38,9 @@ class OneLineGroup(click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: click's help
+                exc.show()
+                sys.exit(exc.exit_code)
             where = exc.ctx.command_path if exc.ctx is not None else "offline-sched"
             click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
             sys.exit(exc.exit_code)

@@ -300,7 +300,9 @@ def fleet_files(systems: object) -> list[Path]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return []
-    named = [e.get("cost_model") for e in data.get("system", []) if isinstance(e, dict)]
+    entries = data.get("system")
+    entries = entries if isinstance(entries, list) else []  # a bad file: the loader says so
+    named = [e.get("cost_model") for e in entries if isinstance(e, dict)]
     grid = data.get("grid")
     if isinstance(grid, dict):
         named += [grid.get("carbon"), grid.get("price")]

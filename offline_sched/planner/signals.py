@@ -85,6 +85,17 @@ def _fail(src: str, row: int, column: str, value: object, msg: str) -> InputErro
     return InputError(f"{src}: row {row}, column {column!r}, value {str(value)!r}: {msg}")
 
 
+def _leading_blank_lines(p: Path) -> int:
+    """Blank lines before the header (skipped; data rows count from the header)."""
+    n = 0
+    with p.open("rb") as fh:
+        for line in fh:  # stops at the first line with text
+            if line.decode("utf-8-sig", "ignore").strip():
+                break
+            n += 1
+    return n
+
+
 def _not_text(p: Path, src: str) -> InputError:
     """The first line that is not UTF-8 text, named by its data row (the header is row 0)."""
     for i, line in enumerate(p.read_bytes().splitlines()):  # error path only
@@ -130,7 +141,7 @@ def read_signal(path: str | os.PathLike[str], name: str = "carbon", unit: str | 
         raise InputError(f"{src}: file is empty")
     try:
         frame = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            skip_blank_lines=False)
+                            skip_blank_lines=False, skiprows=_leading_blank_lines(p))
     except UnicodeDecodeError:
         raise _not_text(p, src) from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
@@ -187,9 +198,17 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
         parsed = pd.to_datetime(pd.Series(text), format=time_format or "ISO8601",
                                 errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise _mixed_zones(text, src, column, exc, row_no) from None
+        err = _mixed_zones(text, src, column, exc, row_no)
+        if err is not None:
+            raise err from None
+        # every timestamp has an offset, not all the same (a daylight-saving change): UTC
+        parsed = pd.to_datetime(pd.Series(text), format=time_format or "ISO8601",
+                                errors="coerce", utc=True)
+        offset_note = "varying, e.g. across a daylight-saving change"
+    else:
+        offset_note = ""
     tz = getattr(parsed.dt, "tz", None)
-    offset = "" if tz is None or str(tz) in ("UTC", "UTC+00:00") else str(tz)
+    offset = offset_note or ("" if tz is None or str(tz) in ("UTC", "UTC+00:00") else str(tz))
     if tz is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = parsed.isna().to_numpy()
@@ -202,8 +221,11 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
 
 
 def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception,
-                 row_no: np.ndarray) -> InputError:
-    """The first row whose timestamp has a UTC offset where row 1's has none, or vice versa."""
+                 row_no: np.ndarray) -> InputError | None:
+    """The first row whose timestamp has a UTC offset where row 1's has none, or vice versa.
+
+    None when every timestamp has an offset (they differ: read in UTC).
+    """
     aware0 = None
     for i, t in enumerate(text):  # error path only
         try:
@@ -216,6 +238,8 @@ def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception,
             return _fail(src, row_no[i], column, t, f"{'has' if aware else 'has no'} UTC "
                          f"offset, unlike row {row_no[0]} ({text[0]!r}): give every timestamp "
                          "the same form")
+    if aware0:
+        return None
     return InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})")
 
 
