@@ -64,8 +64,8 @@ def where(path: object | None = None, row: int | None = None, column: str | None
     if column is not None:
         parts.append(f"column {column!r}")
     if has_value:
-        missing = value is not None and str(value) in ("<NA>", "nan", "NaT", "None") \
-            and not isinstance(value, str)  # a cell the reader left empty (or NA)
+        missing = not isinstance(value, str | type(None)) \
+            and str(value) in ("<NA>", "nan", "NaT")  # a cell the reader left empty (or NA)
         parts.append("value '' (empty)" if missing else f"value {str(value)!r}")
     loc = ", ".join(parts)
     if path is not None:

@@ -174,3 +174,19 @@ def test_empty_part_files_count_as_no_queries(tmp_path, fleet, day):
     solve_dask(folder, str(fleet), 0.5, out, scheduler="synchronous")
     pd.testing.assert_frame_equal(read_assignment(out), expected(day, fleet))
     assert oct(out.stat().st_mode & 0o777) != oct(0o700)
+
+
+def test_output_may_not_replace_a_cost_table_the_fleet_file_names(tmp_path, day):
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "offline_sched" / "data" / "coefficients.csv", tmp_path / "coef.csv")
+    text = (root / "examples" / "hybrid-day.toml").read_text().replace(
+        "../offline_sched/data/coefficients.csv", "coef.csv")
+    (tmp_path / "f.toml").write_text(text)
+    before = (tmp_path / "coef.csv").read_bytes()
+    src = write_parts(day, tmp_path / "parts", 2)
+    with pytest.raises(InputError, match="is also an input"):
+        solve_dask(src, str(tmp_path / "f.toml"), 0.5, tmp_path / "coef.csv",
+                   scheduler="synchronous")
+    assert (tmp_path / "coef.csv").read_bytes() == before

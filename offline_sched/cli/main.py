@@ -22,6 +22,9 @@ from .plan import plan_check
 from .solve import solve
 from .study import sweep, thresholds
 
+NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+"""Click's "no arguments: show the help" usage error (click ≥ 8.2)."""
+
 
 class OneLineGroup(click.Group):
     """The command group, with usage errors on one line (``Error: ...``), exit 2.
@@ -38,7 +41,7 @@ class OneLineGroup(click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except click.UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: click's help
+            if isinstance(exc, NO_ARGS_IS_HELP):  # no arguments: click's help, as ever
                 exc.show()
                 sys.exit(exc.exit_code)
             where = exc.ctx.command_path if exc.ctx is not None else "offline-sched"

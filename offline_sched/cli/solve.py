@@ -91,14 +91,13 @@ def solve(workload, systems, lam, solver, time_limit, strict_range, file_format,
             raise CliError("planning in time (--slot-s, --carbon, --price, --start, "
                            "--minimise, --time-format, --by-slot, --plot) works with "
                            "--engine pandas", 2)
-    else:
-        check_outputs(("--out", out), inputs=inputs)
-    check_outputs(("--by-system", by_system_out), ("--plan", plan_out),
-                  ("--by-slot", by_slot_out), ("--plot", plot_out), inputs=[*inputs, out])
-    to_stdout = [o for o in (out, by_system_out, plan_out, by_slot_out) if o == "-"]
-    if len(to_stdout) > 1:
-        raise CliError("outputs: only one output may go to stdout ('-')", 2)
-    if as_json and to_stdout:
+    tables = (("--by-system", by_system_out), ("--plan", plan_out),
+              ("--by-slot", by_slot_out), ("--plot", plot_out))
+    if engine == "dask":  # --out is the dask engine's (Parquet parts), checked there
+        check_outputs(*tables, inputs=[*inputs, out])
+    else:  # one check: same file twice, or more than one on stdout, are refused too
+        check_outputs(("--out", out), *tables, inputs=inputs)
+    if as_json and "-" in (out, by_system_out, plan_out, by_slot_out):
         raise CliError("--json prints to stdout, which '-' already uses for data", 2)
     if plot_out:
         from ..plots.common import figure_class

@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..errors import InfeasibleError, InputError
 from ..fleet import Fleet, System, load_systems
+from ..fleet.toml import fleet_files
 from ..io.assignment import generated_ids, write_assignment_part
 from ..io.frames import int_column
 from ..io.outputs import check_output, write_manifest
@@ -214,8 +215,8 @@ def solve_dask(source: str | os.PathLike[str],
     from dask import delayed
 
     lam = check_lam(lam)
-    check_output(out, inputs=[source, systems], directory=not str(out).lower().endswith(".csv"),
-                 overwrite=overwrite)
+    check_output(out, inputs=[source, systems, *fleet_files(systems)],
+                 directory=not str(out).lower().endswith(".csv"), overwrite=overwrite)
     say = progress or no_progress
     files = parquet_files(source)
     fleet = load_systems(systems)

@@ -78,6 +78,12 @@ def bundled_fleets() -> dict[str, Path]:
     return {p.stem: p for p in sorted(base.glob("*.toml"))}
 
 
+def _resolve(base: Path, name: str) -> Path:
+    """A path a fleet file names: relative ones are relative to the fleet file's folder."""
+    p = Path(name)
+    return p if p.is_absolute() else base / p
+
+
 def _check(cond: bool, src: str, msg: str) -> None:
     if not cond:
         raise InputError(f"{src}: {msg}")
@@ -126,8 +132,7 @@ def _cost_model(src: str, where: str, entry: dict[str, Any], base: Path,
     if "cost_model" in entry:
         _check("runtime" not in entry and "energy" not in entry, src,
                f"{where}: give either cost_model or inline energy/runtime, not both")
-        path = Path(entry["cost_model"])
-        path = path if path.is_absolute() else base / path
+        path = _resolve(base, entry["cost_model"])
         form = entry.get("form")  # None: the file's default form (or its only one)
         _check(form is None or isinstance(form, str), src,
                f"{where}.form, value {form!r}: expected \"default\" or \"paper\"")
@@ -251,8 +256,7 @@ def _grid(src: str, table: Any, base: Path) -> GridSignals | None:
     paths = {}
     for key in ("carbon", "price"):
         if key in table:
-            p = Path(table[key])
-            paths[key] = str(p if p.is_absolute() else base / p)
+            paths[key] = str(_resolve(base, table[key]))
     start = table.get("start")
     if start is not None:
         from ..planner.signals import parse_start  # the one parser of timestamps
@@ -306,12 +310,7 @@ def fleet_files(systems: object) -> list[Path]:
     grid = data.get("grid")
     if isinstance(grid, dict):
         named += [grid.get("carbon"), grid.get("price")]
-    out = []
-    for name in named:
-        if isinstance(name, str) and name.strip():
-            p = Path(name)
-            out.append(p if p.is_absolute() else path.parent / p)
-    return out
+    return [_resolve(path.parent, n) for n in named if isinstance(n, str) and n.strip()]
 
 
 def load_systems(systems: Fleet | Sequence[System] | str | os.PathLike[str]) -> Fleet:

@@ -86,21 +86,15 @@ class Master:
         self.theta = n_j
         n_up = 0
         if data.cost_up is not None:
-            n_g = opt.n_groups
             n_up = n_j
             up_hi = opt.n_hi / opt.group_size[opt.group]
             h.addVars(n_up, np.zeros(n_up), up_hi)
             h.changeColsCost(n_up, np.arange(n_j, 2 * n_j, dtype=np.int32),
                              data.cost_up.ravel())
-            for j in range(n_j):  # up[j] ≥ N[j] − N[j−1] within each system
-                idx = [n_j + j, j] + ([j - 1] if j % n_g else [])
-                val = [1.0, -1.0] + ([1.0] if j % n_g else [])
-                h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+            add_switch_on_rows(h, 0, n_j, opt.n_groups, opt.n_hi, data.cost_up)
             self.theta = 2 * n_j
         h.addVar(-inf, inf)
         h.changeColCost(self.theta, 1.0)
-        if n_up:  # start-ups that pay: up ≤ N_t and ≤ hi − N_{t−1}
-            add_switch_on_rows(h, 0, n_j, opt.n_groups, opt.n_hi, data.cost_up)
         h.setOptionValue("mip_rel_gap", MASTER_GAP)
         h.setOptionValue("mip_abs_gap", 1e-12)
         self.cuts = 0

@@ -32,7 +32,7 @@ from ..errors import SolverError
 from .data import Options, Rows
 from .highs import highspy_module, model_status, new_highs
 from .pricing import Priced, Pricer
-from .switchons import add_switch_on_rows
+from .switchons import add_paying_limits
 
 DUAL_RTOL = 1e-9
 DUAL_SIMPLEX = 1
@@ -126,7 +126,7 @@ class RestrictedLP:
         self.h = new_highs()
         self._build(free)
         if cost_up is not None:  # start-ups that pay: keep up ≤ N_t and ≤ hi − N_{t−1}
-            self.n_rows_total += add_switch_on_rows(self.h, 0, self.c_up, options.n_groups,
+            self.n_rows_total += add_paying_limits(self.h, 0, self.c_up, options.n_groups,
                                                     options.n_hi, cost_up)
         k, j = self._new_columns(*cols)
         self._add_columns(k, j)

@@ -346,13 +346,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
             sel = np.flatnonzero(s_of == s)
             h.addRow(lp.share_lo[s] - cnt[s], lp.share_hi[s] - cnt[s], sel.size,
                      xcol[sel].astype(np.int32), np.ones(sel.size))
-    if n_up:
-        n_g = opt.n_groups
-        for jj in range(n_j):  # up[j] ≥ N[j] − N[j−1] within each system
-            idx = [n_j + jj, jj] + ([jj - 1] if jj % n_g else [])
-            val = [1.0, -1.0] + ([1.0] if jj % n_g else [])
-            h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
-    if n_up:  # start-ups that pay: up ≤ N_t and ≤ hi − N_{t−1}
+    if n_up:  # up ≥ N_t − N_{t−1}; where start-ups pay, up ≤ N_t and ≤ hi − N_{t−1}
         add_switch_on_rows(h, 0, n_j, opt.n_groups, hi, c_up)
     rstart = np.searchsorted(ck, open_rows)
     rend = np.searchsorted(ck, open_rows, side="right")

@@ -220,25 +220,25 @@ def _parse_times(text: np.ndarray, time_format: str | None, src: str, column: st
     return parsed.to_numpy(dtype="datetime64[ns]"), offset
 
 
+OFFSET_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)\s*$"
+"""A timestamp's UTC offset as written at its end: ``Z``, ``+0200``, ``-05:30`` (not a date's
+``-15``)."""
+
+
 def _mixed_zones(text: np.ndarray, src: str, column: str, exc: Exception,
                  row_no: np.ndarray) -> InputError | None:
     """The first row whose timestamp has a UTC offset where row 1's has none, or vice versa.
 
     None when every timestamp has an offset (they differ: read in UTC).
     """
-    aware0 = None
-    for i, t in enumerate(text):  # error path only
-        try:
-            aware = pd.Timestamp(t).tzinfo is not None
-        except (ValueError, TypeError):
-            return _fail(src, row_no[i], column, t, "not a timestamp")
-        if aware0 is None:
-            aware0 = aware
-        elif aware != aware0:
-            return _fail(src, row_no[i], column, t, f"{'has' if aware else 'has no'} UTC "
-                         f"offset, unlike row {row_no[0]} ({text[0]!r}): give every timestamp "
-                         "the same form")
-    if aware0:
+    aware = pd.Series(text).str.contains(OFFSET_SUFFIX, regex=True).to_numpy()
+    other = np.flatnonzero(aware != aware[0])
+    if other.size:
+        i = int(other[0])
+        return _fail(src, row_no[i], column, text[i], f"{'has' if aware[i] else 'has no'} "
+                     f"UTC offset, unlike row {row_no[0]} ({text[0]!r}): give every timestamp "
+                     "the same form")
+    if aware[0]:
         return None
     return InputError(f"{src}: column {column!r}: cannot parse timestamps ({exc})")
 

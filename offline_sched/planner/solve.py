@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InfeasibleError, SolverError
 from .benders import benders, cut_constant
 from .data import PlanData
-from .highs import highspy_module, model_status, new_highs
+from .highs import model_status, new_highs
 from .lp import LPSolution, RestrictedLP
 from .polish import polish
 from .pricing import Pricer
@@ -66,20 +66,13 @@ def replica_term_min(data: PlanData, mu: np.ndarray) -> float:
     coef = opt.cost_n - opt.replica_s * mu
     if data.cost_up is None:
         return float(np.minimum(coef * opt.n_lo, coef * opt.n_hi).sum())
-    hs = highspy_module()
     h = new_highs()
     n_j = opt.n
-    n_g = opt.n_groups
-    inf = hs.kHighsInf
     up_hi = opt.n_hi / opt.group_size[opt.group]
     h.addVars(2 * n_j, np.r_[opt.n_lo, np.zeros(n_j)], np.r_[opt.n_hi, up_hi])
     h.changeColsCost(2 * n_j, np.arange(2 * n_j, dtype=np.int32),
                      np.r_[coef, data.cost_up.ravel()])
-    for j in range(n_j):  # one row per (system, slot): up ≥ N_t − N_{t−1}
-        idx = [n_j + j, j] + ([j - 1] if j % n_g else [])
-        val = [1.0, -1.0] + ([1.0] if j % n_g else [])
-        h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
-    add_switch_on_rows(h, 0, n_j, n_g, opt.n_hi, data.cost_up)
+    add_switch_on_rows(h, 0, n_j, opt.n_groups, opt.n_hi, data.cost_up)
     h.run()
     if model_status(h) != "optimal":
         raise SolverError("HiGHS could not bound the replica terms")
@@ -111,18 +104,24 @@ def capped_bound(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray)
     return best
 
 
+def _slots_text(data: PlanData, j: int) -> str:
+    """The slots of option j for messages: ``slot 3 [10800 s, 14400 s)`` or ``slots 3, 4``."""
+    slots = np.flatnonzero(data.options.group_of_slot == data.options.group[j])
+    length = data.grid.slot_s
+    if slots.size == 1:
+        return f"slot {slots[0]} [{slots[0] * length:g} s, {(slots[0] + 1) * length:g} s)"
+    return f"slots {', '.join(map(str, slots))}"
+
+
 def diagnose(data: PlanData, overflow: np.ndarray) -> str:
     """Name the slots and systems short of capacity, in seconds and replicas."""
     opt = data.options
     fleet = data.problem.fleet
     parts = []
     for j in np.flatnonzero(overflow > OVERFLOW_TOL * np.maximum(opt.replica_s, 1.0)):
-        s, grp = int(opt.system[j]), int(opt.group[j])
-        slots = np.flatnonzero(opt.group_of_slot == grp)
-        size = slots.size
-        length = data.grid.slot_s
-        where = (f"slot {slots[0]} [{slots[0] * length:g} s, {(slots[0] + 1) * length:g} s)"
-                 if size == 1 else f"slots {', '.join(map(str, slots))}")
+        s = int(opt.system[j])
+        size = int(opt.group_size[opt.group[j]])
+        where = _slots_text(data, int(j))
         extra = int(np.ceil(overflow[j] / opt.replica_s[j] - 1e-9))
         inst = fleet[s].instances
         parts.append(f"{where} on {fleet[s].name!r} is short by {overflow[j]:.6g} s = "
@@ -230,9 +229,7 @@ def split_diagnosis(data: PlanData, sol: LPSolution) -> str:
         on = sol.col_j == jj
         s = int(opt.system[jj])
         load = float(sol.x[on] @ rows.runtime[sol.col_k[on], s])
-        slots = np.flatnonzero(opt.group_of_slot == opt.group[jj])
-        where = f"slot {slots[0]}" if slots.size == 1 else \
-            f"slots {', '.join(map(str, slots))}"
+        where = _slots_text(data, int(jj))
         longest = float(rows.runtime[sol.col_k[on], s].max())
         parts.append(f"{where} on {fleet[s].name!r} would need {load:.6g} s of queries up to "
                      f"{longest:.6g} s long in {opt.replica_s[jj]:.6g} s per replica "

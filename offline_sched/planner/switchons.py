@@ -17,7 +17,10 @@ exactly (:func:`~offline_sched.planner.expand.best_on`) and scored by the true c
 binary per switch-on would make the MIPs exact in every case; on the tests' instances (one to
 three replicas, windows, negative prices) these rows alone reach the oracle's optimum.
 
-Rows are appended to a HiGHS instance; nothing changes where every ``c_up ≥ 0``.
+:func:`add_switch_on_rows` appends both kinds of rows to a HiGHS instance (the counting rows
+for every option, the limits only where ``c_up < 0``), for every model that holds N and up
+as columns (the replica bound, the Benders master, the repair MIP; the restricted LP builds
+its counting rows with its matrix and adds only the limits, :func:`add_paying_limits`).
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ def paying(cost_up: np.ndarray | None) -> np.ndarray:
 
 
 def add_switch_on_rows(h: Any, n_col: int, up_col: int, n_groups: int, n_hi: np.ndarray,
-                       cost_up: np.ndarray | None) -> int:
-    """Append the rows above; return how many.
+                       cost_up: np.ndarray | None) -> None:
+    """Append ``up − N_t + N_{t−1} ≥ 0`` for every option, then the paying limits.
 
     Args:
         h: HiGHS instance holding N at columns ``n_col + j`` and up at ``up_col + j``.
@@ -47,6 +50,21 @@ def add_switch_on_rows(h: Any, n_col: int, up_col: int, n_groups: int, n_hi: np.
         n_groups: G (options of one system are consecutive, one per slot).
         n_hi: most replicas on per option, (J,).
         cost_up: switch-on cost per option, or None.
+    """
+    inf = highspy_module().kHighsInf
+    for j in range(int(np.asarray(n_hi).size)):  # loop over options: one row each
+        prev = j % n_groups > 0
+        idx = [up_col + j, n_col + j] + ([n_col + j - 1] if prev else [])
+        val = [1.0, -1.0] + ([1.0] if prev else [])
+        h.addRow(0.0, inf, len(idx), np.array(idx, dtype=np.int32), np.array(val))
+    add_paying_limits(h, n_col, up_col, n_groups, n_hi, cost_up)
+
+
+def add_paying_limits(h: Any, n_col: int, up_col: int, n_groups: int, n_hi: np.ndarray,
+                      cost_up: np.ndarray | None) -> int:
+    """Append ``up ≤ N_t`` and ``up ≤ hi − N_{t−1}`` where ``c_up < 0``; return how many rows.
+
+    Args: as :func:`add_switch_on_rows`.
     """
     inf = highspy_module().kHighsInf
     added = 0
