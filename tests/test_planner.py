@@ -456,6 +456,51 @@ def test_scale_path_matches_direct_lp(monkeypatch):
     assert res.feasible and res.gap < 1e-3
 
 
+@pytest.mark.parametrize("seed", [12, 13, 14])
+def test_fine_lp_starts_from_the_group_plan(monkeypatch, seed):
+    """The fine LP's first restriction already holds the last group LP's plan: every free
+    class may use every option its group uses (with only its own best and its group's main
+    option, a group split three ways could not be copied: the 10^6-query benchmark's first
+    fine LP overflowed by 600 s and was returned as it was at its deadline)."""
+    rng = np.random.default_rng(seed)
+    n = 6000
+    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
+    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+    p, data, slot = busy_day(rng, tin, tout, 4, limit=True)
+    monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
+    monkeypatch.setattr(relax, "COARSE_RATIOS", (1.5,))
+    monkeypatch.setattr(relax, "REFINE_INDIVIDUAL", 20)
+    monkeypatch.setattr(relax, "FINE_SIFT_S", 0.0)  # the first fine LP, as it is
+    rel = relax.solve_relaxation(data)
+    _, gsol, groups = rel.groups
+    assert (rel.lp.fixed_opt < 0).sum() > 0 and rel.sol.rounds == 1
+    assert rel.sol.overflow.max() <= 1e-6
+    assert rel.sol.objective <= gsol.objective * (1 + 1e-9)
+
+
+def test_group_lp_stops_within_its_bound(monkeypatch):
+    """A group LP stops sifting once within GROUP_STOP of the refinement gap of its own
+    Lagrangian bound, and that gap holds (weak duality: it is near the group LP's optimum)."""
+    from offline_sched.planner.solve import replica_term_min
+
+    rng = np.random.default_rng(15)
+    n = 6000
+    tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
+    tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
+    _, data, _ = busy_day(rng, tin, tout, 4, limit=True)
+    bins, _ = relax.coarse_rows(data, 1.5)
+    mu, nu = np.zeros(data.options.n), np.zeros(data.n_systems)
+    none = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    tol = 1e-3
+    glp, sol = relax._group_lp(data, bins, mu, nu, none, None, None, tol)
+    bound = (glp.pricer.dual_value(glp.pricer.price(sol.mu, sol.nu), sol.nu, None, None)
+             + replica_term_min(data, sol.mu))
+    assert sol.objective - bound <= tol * abs(sol.objective)
+    glp2, exact = relax._group_lp(data, bins, mu, nu, none, None, None, 0.0)
+    assert exact.exact and exact.rounds >= sol.rounds
+    assert exact.objective * (1 - 1e-9) <= sol.objective <= exact.objective * (1 + tol)
+
+
 def test_baseline_table_columns():
     inst = instance(13, n=12)
     p = inst["problem"]

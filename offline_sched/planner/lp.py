@@ -24,6 +24,7 @@ to the same HiGHS instance, which warm-starts from its last basis).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -293,7 +294,10 @@ class RestrictedLP:
 
     def sift(self, time_limit: float | None = None, max_free: int | None = None,
              deadline: float | None = None, stop_on_overflow: bool = False,
-             wide: bool = True, until_feasible: bool = False) -> LPSolution:
+             wide: bool = True, until_feasible: bool = False,
+             stop_gap: float | None = None,
+             bound: Callable[[np.ndarray, np.ndarray, Priced], float] | None = None
+             ) -> LPSolution:
         """Solve, price all rows, grow the restriction until nothing prices out.
 
         Args:
@@ -309,6 +313,12 @@ class RestrictedLP:
                 rounds) rather than only its best one.
             until_feasible: return as soon as an LP has no overflow (``exact = False``): a
                 restriction that overflowed is grown only until it holds a plan.
+            stop_gap: return (``exact = False``) once the LP's objective is within this
+                relative distance of ``bound`` at its prices: it is then that close to the
+                optimum of the full LP (weak duality), and further rounds mostly add columns
+                one simplex iteration each (measured: 10 of 22 rounds per group LP on the
+                10^6-query benchmark changed nothing beyond 4e-8).
+            bound: a lower bound on the full LP at given prices (its Lagrangian dual).
 
         Raises:
             SolverError: HiGHS failed or ran out of time, or the LP is infeasible (only share
@@ -344,6 +354,10 @@ class RestrictedLP:
             fk = np.flatnonzero(~free)
             ref[fk] = self.pricer.values(fk, self.fixed_opt[fk], mu, nu)
             last = self._solution(sol, mu, nu, priced, exact=False)  # before the LP grows
+            if stop_gap is not None and bound is not None:
+                d = bound(mu, nu, priced)
+                if last.objective - d <= stop_gap * max(abs(last.objective), 1e-300):
+                    return last
             if until_feasible and not (last.overflow > 1e-6 * np.maximum(
                     self.opt.replica_s, 1.0)).any():
                 return last

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import SolverError
 from .data import PlanData, Rows
 from .lp import LPSolution, RestrictedLP
-from .pricing import Pricer
+from .pricing import Priced, Pricer
 
 COARSE_RATIO = 1.1
 """Token counts within a factor 1.1 share a bin (widened for many options)."""
@@ -52,6 +52,8 @@ FINE_SHARE = 0.75
 RELIEF = 1e-4
 """Fixed load may fill an option up to this share short of every replica (see _relieve)."""
 PENALTY_FACTOR = 1e3
+GROUP_STOP = 0.1
+"""A group LP stops sifting within this share of the refinement's gap of its own bound."""
 
 
 def all_columns(rows: Rows, data: PlanData) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +158,19 @@ def _proportional(csol: LPSolution, bins: Rows, groups: np.ndarray, count: np.nd
     return out
 
 
+def _group_options(gsol: LPSolution, groups: np.ndarray, k: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(class, option) pairs: each of classes ``k`` with every option its group's plan uses."""
+    used = gsol.x > 1e-9
+    order = np.argsort(gsol.col_k[used], kind="stable")
+    gk, gj = gsol.col_k[used][order], gsol.col_j[used][order]
+    g = groups[k]
+    lo = np.searchsorted(gk, g)
+    reps = np.searchsorted(gk, g, side="right") - lo
+    at = np.repeat(lo - np.cumsum(np.r_[0, reps[:-1]]), reps) + np.arange(int(reps.sum()))
+    return np.repeat(k, reps), gj[at]
+
+
 def _relieve(data: PlanData, pricer: Pricer, gsol: LPSolution, fixed_opt: np.ndarray
              ) -> np.ndarray:
     """Free fixed classes on options whose fixed load alone exceeds every replica.
@@ -213,13 +228,20 @@ def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
 
 def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
               extra: tuple[np.ndarray, np.ndarray], deadline: float | None,
-              limit: float | None) -> tuple[RestrictedLP, LPSolution]:
+              limit: float | None, stop_gap: float) -> tuple[RestrictedLP, LPSolution]:
+    from .solve import replica_term_min  # the bound's formula lives with the solver
+
     gp = Pricer(grows, data.options, data.beta)
     best = gp.per_system(mu, nu)
     k = np.repeat(np.arange(grows.n), best.shape[1])
     cols = (np.r_[k, extra[0]], np.r_[best.ravel(), extra[1]])
     glp = _lp(grows, data, gp, np.full(grows.n, -1), cols)
-    return glp, glp.sift(limit, deadline=deadline)
+
+    def bound(m: np.ndarray, n: np.ndarray, priced: Priced) -> float:
+        return (gp.dual_value(priced, n, data.share_lo, data.share_hi)
+                + replica_term_min(data, m))
+
+    return glp, glp.sift(limit, deadline=deadline, stop_gap=stop_gap, bound=bound)
 
 
 def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
@@ -258,7 +280,8 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
             stop = start + time_limit if gsol is None else end
             limit = max(stop - time.perf_counter(), 0.05)
         try:
-            new_lp, new_sol = _group_lp(data, grows, mu, nu, extra, end, limit)
+            new_lp, new_sol = _group_lp(data, grows, mu, nu, extra, end, limit,
+                                        GROUP_STOP * refine_gap)
         except SolverError:
             if gsol is None:
                 raise
@@ -284,18 +307,10 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
         key = np.where(alone, -1 - np.arange(rows.n), groups * data.options.n + priced.option)
         new_groups = pd.factorize(key)[0]
         # each new group inherits the options its members' old group used
-        used = gsol.x > 1e-9
         first_member = np.zeros(int(new_groups.max()) + 1, dtype=np.int64)
         first_member[new_groups[::-1]] = np.arange(rows.n)[::-1]
-        parent = groups[first_member]
-        order = np.argsort(gsol.col_k[used], kind="stable")
-        pk, pj = gsol.col_k[used][order], gsol.col_j[used][order]
-        lo = np.searchsorted(pk, parent)
-        hi = np.searchsorted(pk, parent, side="right")
-        reps = hi - lo
-        child = np.repeat(np.arange(parent.size), reps)
-        idx = np.repeat(lo - np.cumsum(np.r_[0, reps[:-1]]), reps) + np.arange(reps.sum())
-        extra = (child, pj[idx])
+        member, inherited = _group_options(gsol, groups, first_member)
+        extra = (new_groups[member], inherited)
         groups = new_groups
     assert gsol is not None and glp is not None
     return groups_used, glp, gsol, gap, best_bound
@@ -370,8 +385,9 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
     fk = np.flatnonzero(free)
     priced = pricer.price(gsol.mu, gsol.nu)
     best = pricer.per_system(gsol.mu, gsol.nu)[fk]  # each free class's best on every system
-    cols = (np.r_[fk, fk, np.repeat(fk, best.shape[1])],
-            np.r_[priced.option[fk], main[groups[fk]], best.ravel()])
+    mk, mj = _group_options(gsol, groups, fk)  # and every option its group uses: the fine
+    cols = (np.r_[fk, mk, np.repeat(fk, best.shape[1])],  # LP then holds the group plan
+            np.r_[priced.option[fk], mj, best.ravel()])
     lp = _lp(rows, data, pricer, fixed_opt, cols)
     deadline = time.perf_counter() + FINE_SIFT_S
     limit = None
