@@ -124,11 +124,15 @@ def plan_oracle(frame: pd.DataFrame, fleet_toml: str, lam: float, slot_s: float,
     terms = []
     for (q, s, t), var in x.items():
         net = e[q, s] - incl[s] * idle[s] * r[q, s]
-        terms.append((lam * g[t] * net / m + (1 - lam) * r[q, s] / r_scale) * var)
+        terms.append((lam * g[t] * net / m + (1 - lam) * r[q, s] / r_scale, var))
     for (s, t), var in on.items():
-        terms.append(lam * g[t] * idle[s] * slot_s / m * var)
-        terms.append(lam * g[t] * su[s] / m * up[s, t])
-    prob += pulp.lpSum(terms)
+        terms.append((lam * g[t] * idle[s] * slot_s / m, var))
+        terms.append((lam * g[t] * su[s] / m, up[s, t]))
+    # CBC's tolerances are absolute (about 1e-7): costs far below them (unnormalised carbon
+    # or money per query) are solved scaled to a largest coefficient of 1
+    top = max((abs(c) for c, _ in terms), default=0.0)
+    unit = 1.0 / top if 0.0 < top < 1e-3 else 1.0
+    prob += pulp.lpSum(c * unit * v for c, v in terms)
     for q in range(n):
         prob += pulp.lpSum(v for (qq, _, _), v in x.items() if qq == q) == 1
     for s in range(n_s):
@@ -147,5 +151,5 @@ def plan_oracle(frame: pd.DataFrame, fleet_toml: str, lam: float, slot_s: float,
         if not (status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal):
             raise RuntimeError(f"CBC did not prove optimality: {pulp.LpStatus[status]}, "
                                f"sol_status {prob.sol_status}")
-        value = float(pulp.value(prob.objective))
+        value = float(pulp.value(prob.objective)) / unit
     return PlanOracle(value, e, r, allowed, g, m, r_scale, idle, incl, su, lo, hi, slot_s, lam)

@@ -24,7 +24,7 @@ order of slots matters for switch-ons).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -291,3 +291,37 @@ def build_data(problem: AssignmentProblem, grid: SlotGrid, tclasses: TimeClasses
         rows=rows, options=options, cost_up=cost_up,
         share_lo=problem.min_count.astype(np.float64) if shares else None,
         share_hi=problem.max_count.astype(np.float64) if shares else None)
+
+
+SCALE_BAND = (1e-4, 1e4)
+"""Typical per-query costs inside this band are handed to the solver as they are."""
+
+
+def objective_scale(data: PlanData) -> float:
+    """A factor σ that brings the typical per-query cost to about 1 for the solver.
+
+    1 when the median eligible per-query cost lies within :data:`SCALE_BAND` (every
+    normalised model); otherwise 1/median. Without normalisation a carbon or cost metric
+    gives costs of 1e-9 and below, under HiGHS's optimality tolerances (1e-7): it then stops
+    at once, and its bounds are as loose as the tolerances.
+    """
+    r = data.rows
+    gmax = float(np.abs(data.g_slot).max()) if data.g_slot.size else 1.0
+    per = np.abs(r.a) * gmax + abs(data.beta) * r.runtime
+    per = per[r.eligible & (per > 0)]
+    if per.size == 0:
+        return 1.0
+    typical = float(np.median(per))
+    if not np.isfinite(typical) or SCALE_BAND[0] <= typical <= SCALE_BAND[1]:
+        return 1.0
+    return 1.0 / typical
+
+
+def scaled(data: PlanData, factor: float) -> PlanData:
+    """The same model with every objective coefficient multiplied by ``factor``."""
+    if factor == 1.0:
+        return data
+    opt = replace(data.options, cost_n=data.options.cost_n * factor)
+    return replace(data, rows=replace(data.rows, a=data.rows.a * factor),
+                   beta=data.beta * factor, options=opt,
+                   cost_up=None if data.cost_up is None else data.cost_up * factor)

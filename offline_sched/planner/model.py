@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .data import J_PER_KWH, PlanData, build_data
+from .data import J_PER_KWH, PlanData, build_data, objective_scale, scaled
 from .evaluate import Evaluation, evaluate
 from .expand import best_on, expand, split_groups
 from .signals import Signal, read_signal, slot_values
@@ -270,14 +270,21 @@ def solve_plan(data: PlanData, gap_tol: float = GAP_TOL, time_limit: float | Non
                t0: float | None = None) -> PlanResult:
     """Solve prepared data with the planner's own solver (see :mod:`.solve`)."""
     t0 = time.perf_counter() if t0 is None else t0
-    sol = solve_options(data, time_limit, gap_tol)
+    sigma = objective_scale(data)  # the solver sees costs of about 1 per query
+    sol = solve_options(scaled(data, sigma), time_limit, gap_tol)
+    info = dict(sol.info)
+    for key in ("lp_objective", "lp_bound"):  # back in the objective's own units
+        if key in info:
+            info[key] = info[key] / sigma
+    if sigma != 1.0:
+        info["objective_scale"] = sigma
     k, s, t, c, on = split_groups(data, sol.k, sol.j, sol.count, sol.n_on)
     busy = np.zeros(on.shape)
     np.add.at(busy, (s, t), c * data.rows.runtime[k, s])
     on = best_on(data, busy)
     ev = evaluate(data, k, s, t, c, on)
-    return _result(data, "milp", k, s, t, c, on, ev, sol.lower_bound, gap_tol, t0, sol.method,
-                   sol.info)
+    return _result(data, "milp", k, s, t, c, on, ev, sol.lower_bound / sigma, gap_tol, t0,
+                   sol.method, info)
 
 
 def _result(data: PlanData, policy: str, k: np.ndarray, s: np.ndarray, t: np.ndarray,
