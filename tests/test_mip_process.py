@@ -107,3 +107,30 @@ def test_ctrl_c_while_waiting_leaves_no_child_running(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         solve_with_deadline(from_highs(h, None, {}), 60.0)
     assert started and started[0].poll() is not None  # killed and reaped, not orphaned
+
+
+STALLING_CHILD = """
+import pickle, struct, sys, time
+sys.stdin.buffer.read()
+body = pickle.dumps(("sol", -3.0, [1.0, 0.0, 1.0, 0.0, 0.0]))
+sys.stdout.buffer.write(struct.pack("<Q", len(body)) + body)
+sys.stdout.buffer.flush()
+time.sleep(120)
+"""
+
+
+def test_a_child_that_stops_improving_is_killed_at_its_stall_limit(monkeypatch):
+    """One improving plan, then nothing: with stall_s the wait ends that long after it (the
+    plan is kept); without, only at the deadline."""
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", STALLING_CHILD))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 60.0, stall_s=0.5)
+    assert time.perf_counter() - begin < 20  # not the 60 s deadline
+    assert out.status == "stalled" and not out.finished
+    assert out.objective == -3.0 and list(out.values) == [1.0, 0.0, 1.0, 0.0, 0.0]
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 1.5)  # no stall limit: the deadline
+    assert time.perf_counter() - begin >= 1.5
+    assert out.status == "killed" and out.objective == -3.0

@@ -117,11 +117,14 @@ def from_highs(h, start_values: np.ndarray | None, options: dict) -> MipModel:
                     else np.asarray(start_values, dtype=np.float64))
 
 
-def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
+def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None = None
+                        ) -> MipOutcome:
     """Solve ``model`` in a child process; kill it after ``seconds``.
 
     HiGHS gets ``seconds`` as its own time limit too, so it usually ends by itself; the kill
-    is the guarantee.
+    is the guarantee. With ``stall_s``, the child is also killed once that many seconds
+    have passed since the last improving plan it reported (status ``"stalled"``); before
+    the first one only the deadline counts.
 
     Returns:
         The best solution received and how the child ended.
@@ -139,6 +142,7 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
         return MipOutcome(None, np.inf, -np.inf, False, "not started")
     assert proc.stdin is not None and proc.stdout is not None
     frames: list[tuple] = []
+    last_plan: list[float] = []  # when the latest improving plan arrived
     out = proc.stdout
 
     def read() -> None:
@@ -151,6 +155,8 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
                 frames.append(pickle.loads(body))
             except Exception:  # a frame cut short by the kill
                 return
+            if frames[-1][0] == "sol":
+                last_plan[:] = [time.perf_counter()]
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -162,8 +168,15 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        reader.join(max(deadline - time.perf_counter(), 0.0) + GRACE_S
-                    if np.isfinite(deadline) else None)
+        stalled = False
+        while reader.is_alive():  # until the child ends, the deadline or a stall
+            now = time.perf_counter()
+            if now >= deadline + GRACE_S:
+                break
+            if stall_s is not None and last_plan and now - last_plan[0] >= stall_s:
+                stalled = True
+                break
+            reader.join(min(0.05, deadline + GRACE_S - now))
         killed = reader.is_alive() or proc.poll() is None
     finally:  # also on Ctrl-C: no child is left running
         if killed:
@@ -180,6 +193,8 @@ def solve_with_deadline(model: MipModel, seconds: float) -> MipOutcome:
     best: np.ndarray | None = None
     best_obj = np.inf
     bound, finished, status, nodes = -np.inf, False, "killed", 0
+    if killed and stalled:
+        status = "stalled"
     for frame in frames:  # loop over the few improving plans reported
         if frame[0] == "sol" and frame[1] < best_obj:
             best_obj, best = float(frame[1]), frame[2]
