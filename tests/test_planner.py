@@ -686,3 +686,38 @@ def test_the_replica_bound_does_not_credit_switch_ons_that_cannot_happen():
                for on in itertools.product([0, 1], repeat=3))
     assert best == pytest.approx(c_up[0] + c_up[2])  # on = (1, 0, 1): two switch-ons
     assert replica_term_min(data, mu) == pytest.approx(best, rel=1e-9)
+
+
+def test_benders_inner_lps_get_the_time_left(monkeypatch):
+    """Each inner LP of the Benders loop runs under the loop's deadline, not only the rounds
+    (an inner LP of the windows benchmark ran 13 s past it); out of time in its first solve,
+    the loop ends with the best point so far instead of failing."""
+    import time as _time
+
+    from offline_sched.errors import SolverError
+    from offline_sched.planner.benders import benders
+
+    rng = np.random.default_rng(16)
+    _, data, _ = busy_day(rng, rng.integers(1, 200, 2000), rng.integers(1, 100, 2000), 3,
+                          limit=False)
+    rel = relax.solve_relaxation(data)
+    limits = []
+    real_sift = rel.lp.sift
+
+    def spy(time_limit=None, **kwargs):
+        limits.append(time_limit)
+        return real_sift(time_limit, **kwargs)
+
+    monkeypatch.setattr(rel.lp, "sift", spy)
+    deadline = _time.perf_counter() + 30.0
+    res = benders(data, rel.lp, rel.sol, 1e-12, deadline)
+    assert limits and all(lim is not None and lim <= 30.0 for lim in limits)
+    assert res.n_on.shape == (data.options.n,)
+
+    def out_of_time(time_limit=None, **kwargs):
+        raise SolverError("HiGHS ended the planner's LP with status 'time-limit'")
+
+    monkeypatch.setattr(rel.lp, "sift", out_of_time)
+    res = benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 1.0)
+    n_up = np.minimum(np.ceil(rel.sol.n_on - 1e-9), data.options.n_hi)
+    assert np.array_equal(res.n_on, n_up)  # the LP's replicas rounded up stand

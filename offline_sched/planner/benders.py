@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import SolverError
 from .data import PlanData
 from .highs import highspy_module, model_status, new_highs
 from .lp import LPSolution, RestrictedLP
@@ -162,8 +163,15 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         if seen.get(key, False):
             break  # the master repeats a point: its cut is tight there, the bound is exact
         lp.fix_on(n_on.astype(np.float64))
-        # a point seen before was priced from a stopped LP: now solve it to the end
-        sol = lp.sift(stop_on_overflow=key not in seen, deadline=deadline, max_free=max_free)
+        # a point seen before was priced from a stopped LP: now solve it to the end; each
+        # HiGHS run gets the time left (an inner LP of a large model took 13 s past the
+        # loop's deadline when only the rounds were checked)
+        limit = None if deadline is None else max(deadline - time.perf_counter(), 0.05)
+        try:
+            sol = lp.sift(limit, stop_on_overflow=key not in seen, deadline=deadline,
+                          max_free=max_free)
+        except SolverError:  # out of time in its first solve: the best point so far stands
+            break
         val = lp_value_fixed(data, sol, lp.penalty)
         seen[key] = sol.exact
         if val < best_val:
