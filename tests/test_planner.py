@@ -715,9 +715,17 @@ def test_benders_inner_lps_get_the_time_left(monkeypatch):
     assert res.n_on.shape == (data.options.n,)
 
     def out_of_time(time_limit=None, **kwargs):
+        _time.sleep(time_limit)  # HiGHS used the time it was given
         raise SolverError("HiGHS ended the planner's LP with status 'time-limit'")
 
     monkeypatch.setattr(rel.lp, "sift", out_of_time)
-    res = benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 1.0)
+    res = benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 0.3)
     n_up = np.minimum(np.ceil(rel.sol.n_on - 1e-9), data.options.n_hi)
     assert np.array_equal(res.n_on, n_up)  # the LP's replicas rounded up stand
+
+    def failing(time_limit=None, **kwargs):
+        raise SolverError("HiGHS ended the planner's LP with status 'numerical error'")
+
+    monkeypatch.setattr(rel.lp, "sift", failing)  # a failure in time is not swallowed
+    with pytest.raises(SolverError, match="numerical"):
+        benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 30.0)

@@ -171,6 +171,8 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
             sol = lp.sift(limit, stop_on_overflow=key not in seen, deadline=deadline,
                           max_free=max_free)
         except SolverError:  # out of time in its first solve: the best point so far stands
+            if deadline is None or time.perf_counter() < deadline:
+                raise  # a failure, not the time limit
             break
         val = lp_value_fixed(data, sol, lp.penalty)
         seen[key] = sol.exact

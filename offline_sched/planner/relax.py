@@ -229,7 +229,7 @@ def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
 def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
               extra: tuple[np.ndarray, np.ndarray], deadline: float | None,
               limit: float | None, stop_gap: float) -> tuple[RestrictedLP, LPSolution]:
-    from .solve import replica_term_min  # the bound's formula lives with the solver
+    from .solve import lagrangian  # the bound's formula lives with the solver
 
     gp = Pricer(grows, data.options, data.beta)
     best = gp.per_system(mu, nu)
@@ -238,8 +238,7 @@ def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
     glp = _lp(grows, data, gp, np.full(grows.n, -1), cols)
 
     def bound(m: np.ndarray, n: np.ndarray, priced: Priced) -> float:
-        return (gp.dual_value(priced, n, data.share_lo, data.share_hi)
-                + replica_term_min(data, m))
+        return lagrangian(data, gp, m, n, priced)
 
     return glp, glp.sift(limit, deadline=deadline, stop_gap=stop_gap, bound=bound)
 
@@ -267,9 +266,6 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
     groups = pd.factorize(groups)[0]
     mu, nu = np.zeros(data.options.n), np.zeros(rows.a.shape[1])
     extra = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    first_rows = group_rows(rows, groups, int(groups.max()) + 1)
-    if n_allowed(first_rows, data) <= DIRECT_MAX_COLUMNS:  # the first LP whole: no sifting
-        extra = all_columns(first_rows, data)  # up from zero prices (measured: 24 rounds)
     gap = np.inf
     best_bound = -np.inf
     gsol = glp = None
@@ -277,6 +273,8 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
     for _ in range(REFINE_ROUNDS):
         n_g = int(groups.max()) + 1
         grows = group_rows(rows, groups, n_g)
+        if gsol is None and n_allowed(grows, data) <= DIRECT_MAX_COLUMNS:  # the first LP
+            extra = all_columns(grows, data)  # whole, not sifted up from zero prices (24 rounds)
         # the first group LP may use the whole limit (no plan without it), later ones their share
         limit = None
         if time_limit is not None and end is not None:

@@ -23,7 +23,7 @@ from .data import PlanData
 from .highs import model_status, new_highs
 from .lp import LPSolution, RestrictedLP
 from .polish import polish
-from .pricing import Pricer
+from .pricing import Priced, Pricer
 from .relax import FINE_SIFT_S, MAX_FREE, Relaxation, solve_relaxation
 from .rounding import FULL_MIP_MAX_COLUMNS, OVERFLOW_TOL, round_plan
 from .switchons import add_switch_on_rows
@@ -89,6 +89,13 @@ def lower_bound(data: PlanData, sol: LPSolution) -> float:
     return d + replica_term_min(data, mu)
 
 
+def lagrangian(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray,
+               priced: Priced) -> float:
+    """``D(μ, ν) + h(μ)`` over the pricer's rows, given their pricing at (μ, ν)."""
+    return pricer.dual_value(priced, nu, data.share_lo, data.share_hi) + \
+        replica_term_min(data, mu)
+
+
 def capped_bound(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray) -> float:
     """The best Lagrangian bound over a few cappings of ``mu`` (and zero prices).
 
@@ -99,8 +106,7 @@ def capped_bound(data: PlanData, pricer: Pricer, mu: np.ndarray, nu: np.ndarray)
     caps = np.r_[0.0, np.quantile(mu, [0.25, 0.5, 0.75, 0.9])]
     for cap in np.unique(caps):  # loop over a few caps
         m = np.minimum(mu, cap)
-        d = pricer.dual_value(pricer.price(m, nu), nu, data.share_lo, data.share_hi)
-        best = max(best, d + replica_term_min(data, m))
+        best = max(best, lagrangian(data, pricer, m, nu, pricer.price(m, nu)))
     return best
 
 
