@@ -12,6 +12,11 @@ received by then is the result.
 
 The model travels as plain arrays (``pickle`` over a pipe) and the child builds a fresh HiGHS
 instance from them, so nothing of the parent's HiGHS state (threads included) is shared.
+The child runs this file as a script (``python -P path/to/mip_process.py``), not as
+``-m offline_sched.solver.mip_process``: the package's imports (pandas, PuLP) took 0.45–0.55 s
+of every child's start on the 2-core machine, the bare file with numpy and highspy 0.15 s, and
+that start is time the MIP does not search. The model is therefore sent as a ``dict`` of its
+fields (unpickling the dataclass would import the package after all).
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ import tempfile
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 GRACE_S = 0.2
 """Seconds past the deadline granted to a child that is already reporting its end."""
-CHILD_COMMAND = (sys.executable, "-m", __name__)
-"""How the child is started (this module's :func:`_child`)."""
+CHILD_COMMAND = (sys.executable, "-P", str(Path(__file__).resolve()))
+"""How the child is started (this file as a script, :func:`_child`; ``-P``: the script's
+folder is not put on ``sys.path``, so its sibling modules cannot shadow anything)."""
 _HEADER = struct.Struct("<Q")
 
 
@@ -122,15 +130,17 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     """Solve ``model`` in a child process; kill it after ``seconds``.
 
     HiGHS gets ``seconds`` as its own time limit too, so it usually ends by itself; the kill
-    is the guarantee. With ``stall_s``, the child is also killed once that many seconds
-    have passed since the last improving plan it reported (status ``"stalled"``); before
-    the first one only the deadline counts.
+    is the guarantee. With ``stall_s``, the child is also killed once no improving plan has
+    come for ``stall_s`` seconds *and* for as long as the search took to find the last one
+    (status ``"stalled"``): a plan found late earns a proportionally longer wait. Before the
+    first plan only the deadline counts.
 
     Returns:
         The best solution received and how the child ended.
     """
     seconds = max(float(seconds), 0.05)  # may be inf: no kill, HiGHS's own limits only
-    payload = pickle.dumps((model, seconds, time.time()), protocol=pickle.HIGHEST_PROTOCOL)
+    plain = {f.name: getattr(model, f.name) for f in fields(model)}
+    payload = pickle.dumps((plain, seconds, time.time()), protocol=pickle.HIGHEST_PROTOCOL)
     errors = tempfile.TemporaryFile()
     try:
         proc = subprocess.Popen(list(CHILD_COMMAND), stdin=subprocess.PIPE,
@@ -160,7 +170,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    deadline = time.perf_counter() + seconds
+    begun = time.perf_counter()
+    deadline = begun + seconds
     killed = True
     try:
         try:
@@ -173,7 +184,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
             now = time.perf_counter()
             if now >= deadline + GRACE_S:
                 break
-            if stall_s is not None and last_plan and now - last_plan[0] >= stall_s:
+            if stall_s is not None and last_plan \
+                    and now - last_plan[0] >= max(stall_s, last_plan[0] - begun):
                 stalled = True
                 break
             reader.join(min(0.05, deadline + GRACE_S - now))
@@ -211,7 +223,8 @@ def _child() -> None:
     channel = os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # HiGHS's banner and logs must not reach the frame channel
-    model, seconds, spawned = pickle.loads(sys.stdin.buffer.read())
+    plain, seconds, spawned = pickle.loads(sys.stdin.buffer.read())
+    model = SimpleNamespace(**plain)
     import highspy
 
     lock = threading.Lock()
