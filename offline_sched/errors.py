@@ -44,6 +44,10 @@ class SolverError(OfflineSchedError):
     exit_code = 1
 
 
+class SolverTimeLimit(SolverError):
+    """A solver reached its time limit before it had any result to return."""
+
+
 def where(path: object | None = None, row: int | None = None, column: str | None = None,
           value: object = None, *, has_value: bool = False) -> str:
     """Format a location prefix such as ``jobs.csv: row 12, column 'input_tokens', value '-3'``.

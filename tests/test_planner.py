@@ -694,7 +694,7 @@ def test_benders_inner_lps_get_the_time_left(monkeypatch):
     the loop ends with the best point so far instead of failing."""
     import time as _time
 
-    from offline_sched.errors import SolverError
+    from offline_sched.errors import SolverError, SolverTimeLimit
     from offline_sched.planner.benders import benders
 
     rng = np.random.default_rng(16)
@@ -725,6 +725,13 @@ def test_benders_inner_lps_get_the_time_left(monkeypatch):
 
     def failing(time_limit=None, **kwargs):
         raise SolverError("HiGHS ended the planner's LP with status 'numerical error'")
+
+    def clock_ran_out(time_limit=None, **kwargs):  # HiGHS's own clock said so, before ours
+        raise SolverTimeLimit("HiGHS reached its time limit in the planner's first LP")
+
+    monkeypatch.setattr(rel.lp, "sift", clock_ran_out)
+    res = benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 30.0)
+    assert np.array_equal(res.n_on, n_up)
 
     monkeypatch.setattr(rel.lp, "sift", failing)  # a failure in time is not swallowed
     with pytest.raises(SolverError, match="numerical"):

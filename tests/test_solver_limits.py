@@ -162,3 +162,44 @@ def test_gpu_only_queries_beyond_gpu_capacity_are_refused_before_any_lp(tmp_path
     text = str(err.value)
     # outputs > 512 only the GPU pools can take; long inputs only a100-mistral and v100
     assert "'a100-mistral', 'v100'" in text and "short by" in text and "more replicas" in text
+
+
+def _busy_lp(h, n: int = 400):
+    """A small dense-ish LP on ``h`` (each cold solve takes a measurable moment)."""
+    rng = np.random.default_rng(5)
+    hs = __import__("highspy")
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), -rng.random(n))
+    for _ in range(n // 2):  # loop over the rows of the small LP
+        idx = np.sort(rng.choice(n, 40, replace=False)).astype(np.int32)
+        h.addRow(-hs.kHighsInf, 1.0, idx.size, idx, rng.random(idx.size))
+
+
+def test_a_reused_highs_instance_gets_each_runs_own_time_limit():
+    """HiGHS's ``time_limit`` counts the instance's run clock over *all* its runs: once an
+    instance had run longer than a limit, a later run under the same limit stopped at once
+    ("Time limit reached"; the planner's Benders loop then failed on the windows benchmark).
+    ``set_time_limit`` gives the next run its own seconds."""
+    from offline_sched.solver.highs_model import model_status, new_highs, set_time_limit
+
+    h = new_highs()
+    _busy_lp(h)
+    while h.getRunTime() < 0.2:  # cold solves until the clock is past the limit used below
+        h.clearSolver()
+        set_time_limit(h, None)
+        h.run()
+    assert model_status(h) == "optimal"
+    h.changeColCost(0, -2.0)  # a warm re-solve: a few iterations, far below 0.05 s
+    set_time_limit(h, 0.05)
+    h.run()
+    assert model_status(h) == "optimal"
+
+
+def test_every_highs_time_limit_goes_through_set_time_limit():
+    """No module sets HiGHS's ``time_limit`` option itself (it would be the clock's total);
+    the child process of :mod:`mip_process` builds a fresh instance and may."""
+    root = Path(__file__).resolve().parents[1] / "offline_sched"
+    allowed = {root / "solver" / "highs_model.py", root / "solver" / "mip_process.py"}
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p not in allowed and 'setOptionValue("time_limit"' in p.read_text()]
+    assert offenders == []

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import SolverError, SolverTimeLimit
 from .data import PlanData
-from .highs import highspy_module, model_status, new_highs
+from .highs import highspy_module, model_status, new_highs, set_time_limit
 from .lp import LPSolution, RestrictedLP
 from .pricing import Pricer
 from .switchons import add_switch_on_rows
@@ -110,8 +110,7 @@ class Master:
 
     def solve(self, time_limit: float | None) -> tuple[np.ndarray, float, float]:
         """Return (N, objective, proven bound)."""
-        self.h.setOptionValue("time_limit", max(float(time_limit), 0.05)
-                              if time_limit is not None else self.hs.kHighsInf)
+        set_time_limit(self.h, time_limit, floor=0.05)
         self.h.run()
         info = self.h.getInfo()
         vals = np.asarray(self.h.getSolution().col_value)
@@ -170,7 +169,9 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         try:
             sol = lp.sift(limit, stop_on_overflow=key not in seen, deadline=deadline,
                           max_free=max_free)
-        except SolverError:  # out of time in its first solve: the best point so far stands
+        except SolverTimeLimit:  # out of time in its first solve: the best point so far stands
+            break
+        except SolverError:
             if deadline is None or time.perf_counter() < deadline:
                 raise  # a failure, not the time limit
             break

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..solver.highs_model import highspy_module, model_status, new_highs
+from ..solver.highs_model import highspy_module, model_status, new_highs, set_time_limit
 
-__all__ = ["highspy_module", "model_status", "new_highs"]
+__all__ = ["highspy_module", "model_status", "new_highs", "set_time_limit"]

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SolverError
+from ..errors import SolverError, SolverTimeLimit
 from .data import Options, Rows
-from .highs import highspy_module, model_status, new_highs
+from .highs import highspy_module, model_status, new_highs, set_time_limit
 from .pricing import Priced, Pricer
 from .switchons import add_paying_limits
 
@@ -277,8 +277,7 @@ class RestrictedLP:
             primal: use primal simplex (warm after columns were added: the basis stays
                 primal feasible); else dual simplex (warm after bounds changed).
         """
-        self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
-                              if time_limit is not None else self.hs.kHighsInf)
+        set_time_limit(self.h, time_limit)
         primal = primal and self.primal_ok
         self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
         start = time.perf_counter()
@@ -335,6 +334,8 @@ class RestrictedLP:
                 raise SolverError("infeasible share bounds")
             if status == "time-limit" and last is not None:
                 return last  # the previous restriction's optimum (the first one is awaited)
+            if status == "time-limit":
+                raise SolverTimeLimit("HiGHS reached its time limit in the planner's first LP")
             if status != "optimal":
                 raise SolverError(f"HiGHS ended the planner's LP with status {status!r}")
             sol = self.h.getSolution()

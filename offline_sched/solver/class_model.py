@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..problem import AssignmentProblem
-from .highs_model import build_highs, model_status
+from .highs_model import build_highs, model_status, set_time_limit
 from .status import Status
 
 CAP_MARGIN_REL = 1e-10
@@ -56,8 +56,7 @@ class ClassModel:
     def run(self, time_limit: float | None = None, mip_gap: float | None = None,
             abs_gap: float = 1e-12) -> Status:
         """Solve within an optional time limit and MIP gap; return the status."""
-        if time_limit is not None:
-            self.h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+        set_time_limit(self.h, time_limit)  # also clears an earlier run's limit
         if mip_gap is not None:
             self.h.setOptionValue("mip_rel_gap", mip_gap)
             self.h.setOptionValue("mip_abs_gap", abs_gap)

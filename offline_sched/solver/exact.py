@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .class_model import margin_capacity
-from .highs_model import build_highs
+from .highs_model import build_highs, set_time_limit
 from .mip_process import MipOutcome, from_highs, solve_with_deadline
 from .status import GAP_TOL, Status, relative_gap
 
@@ -247,8 +247,7 @@ def _solve_here(h, hs, options: dict, start_vals: np.ndarray | None,
     """:func:`solve_core`'s MIP (built in ``h``) in this process."""
     for name, value in options.items():  # loop over the few options
         h.setOptionValue(name, value)
-    if time_limit is not None:
-        h.setOptionValue("time_limit", max(float(time_limit), 0.01))
+    set_time_limit(h, time_limit)
     if start_vals is not None:
         sol = hs.HighsSolution()
         sol.col_value = start_vals

@@ -56,6 +56,26 @@ def new_highs() -> Any:
     return h
 
 
+def set_time_limit(h: Any, seconds: float | None, floor: float = 0.01) -> None:
+    """Give the next ``h.run()`` at most ``seconds`` (None: no limit).
+
+    HiGHS compares its ``time_limit`` option with the run clock of the instance, which adds
+    up over every ``run()`` of that instance (highspy 1.16: an LP stopped at a 0.3 s limit
+    returns "Time limit reached" at once on every later run with the same limit). A limit
+    for *this* run is therefore the clock so far plus ``seconds``. Every time limit of the
+    package is set here.
+
+    Args:
+        h: a HiGHS instance.
+        seconds: seconds for the next run, at least ``floor``; None: unlimited.
+        floor: the least limit given.
+    """
+    if seconds is None:
+        h.setOptionValue("time_limit", highspy_module().kHighsInf)
+    else:
+        h.setOptionValue("time_limit", float(h.getRunTime()) + max(float(seconds), floor))
+
+
 def model_status(h: Any) -> Status:
     """Map the model status of a solved HiGHS instance to :class:`Status` (the one map).
 

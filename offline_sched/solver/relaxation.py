@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..errors import InfeasibleError, SolverError
 from ..problem import AssignmentProblem
-from .highs_model import build_highs, highspy_module, model_status, new_highs
+from .highs_model import build_highs, highspy_module, model_status, new_highs, set_time_limit
 from .status import Status
 
 COARSE_RATIO = 1.1
@@ -93,8 +93,7 @@ class _LP:
         """Solve with per-(row, system) costs ``cost`` (n_c, S); return the status."""
         w = cost[self.cls, self.sys]
         self.h.changeColsCost(w.size, np.arange(w.size, dtype=np.int32), w)
-        self.h.setOptionValue("time_limit", max(float(time_limit), 0.01)
-                              if time_limit is not None else self.hs.kHighsInf)
+        set_time_limit(self.h, time_limit)
         self.h.run()
         return model_status(self.h)
 
