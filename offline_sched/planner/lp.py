@@ -335,7 +335,8 @@ class RestrictedLP:
             if status == "time-limit" and last is not None:
                 return last  # the previous restriction's optimum (the first one is awaited)
             if status == "time-limit":
-                raise SolverTimeLimit("HiGHS reached its time limit in the planner's first LP")
+                raise SolverTimeLimit("the planner's first LP did not finish within the time "
+                                      "limit; allow a longer time limit")
             if status != "optimal":
                 raise SolverError(f"HiGHS ended the planner's LP with status {status!r}")
             sol = self.h.getSolution()
