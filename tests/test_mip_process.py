@@ -158,3 +158,44 @@ def test_the_child_starts_without_the_package(monkeypatch, tmp_path):
     assert out.finished
     assert out.objective == pytest.approx(_brute_force(value, weight, cap), abs=1e-9)
     assert seen.read_text() == ""
+
+
+def test_the_start_echoed_back_does_not_start_the_stall_clock(monkeypatch):
+    """HiGHS reports the start it was given as its first improving plan; a child that sends
+    only that (objective = cost · start) and then searches on is not stopped by the stall
+    rule, only by the deadline (the stall counts from the first plan that beats the start)."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", STALLING_CHILD))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    echo = replace(from_highs(h, None, {}), cost=np.array([-1.0, -5.0, -2.0, -5.0, -5.0]),
+                   start_values=np.array([1.0, 0.0, 1.0, 0.0, 0.0]))  # cost · start = -3
+    begin = time.perf_counter()
+    out = solve_with_deadline(echo, 1.5, stall_s=0.2)
+    assert time.perf_counter() - begin >= 1.5  # not stopped 0.2 s after the echo
+    assert out.status == "killed" and out.objective == -3.0
+
+
+LATE_PLAN_CHILD = """
+import pickle, struct, sys, time
+sys.stdin.buffer.read()
+time.sleep(1.0)
+body = pickle.dumps(("sol", -4.0, [1.0, 1.0, 0.0, 0.0, 0.0]))
+sys.stdout.buffer.write(struct.pack("<Q", len(body)) + body)
+sys.stdout.buffer.flush()
+time.sleep(120)
+"""
+
+
+def test_a_plan_found_late_earns_a_longer_stall_wait(monkeypatch):
+    """The stall wait is at least as long as the last plan took to find: a plan after ~1 s
+    is waited on for ~1 s more, not only the 0.2 s of stall_s."""
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", LATE_PLAN_CHILD))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 60.0, stall_s=0.2)
+    took = time.perf_counter() - begin
+    assert out.status == "stalled" and out.objective == -4.0
+    assert 1.9 <= took < 20  # ~1 s to the plan, then ~1 s of wait (flat 0.2 s: ~1.2 s)

@@ -203,3 +203,33 @@ def test_every_highs_time_limit_goes_through_set_time_limit():
     offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
                  if p not in allowed and 'setOptionValue("time_limit"' in p.read_text()]
     assert offenders == []
+
+
+def test_a_mip_on_a_reused_instance_gets_its_limit_not_the_clocks_sum():
+    """A MIP checks its own timer, from zero in every run: its limit must not carry the
+    instance's earlier run time (a 0.2 s limit after a 1.5 s run would then be 1.7 s)."""
+    import time as _time
+
+    import highspy
+
+    from offline_sched.solver.highs_model import model_status, new_highs, set_time_limit
+
+    rng = np.random.default_rng(1)
+    n, m = 120, 25
+    h = new_highs()
+    h.addVars(n, np.zeros(n), np.ones(n))
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), -rng.integers(50, 100, n).astype(float))
+    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32),
+                            np.array([highspy.HighsVarType.kInteger] * n))
+    for _ in range(m):  # loop over the rows of a hard multi-row knapsack
+        w = rng.integers(20, 80, n).astype(float)
+        h.addRow(-highspy.kHighsInf, w.sum() / 2, n, np.arange(n, dtype=np.int32), w)
+    set_time_limit(h, 1.5, mip=True)
+    h.run()
+    assert model_status(h) == "time-limit" and h.getRunTime() >= 1.4  # still hard at 1.5 s
+    h.clearSolver()
+    set_time_limit(h, 0.2, mip=True)
+    begin = _time.perf_counter()
+    h.run()
+    assert model_status(h) == "time-limit"
+    assert _time.perf_counter() - begin < 1.0

@@ -110,7 +110,7 @@ class Master:
 
     def solve(self, time_limit: float | None) -> tuple[np.ndarray, float, float]:
         """Return (N, objective, proven bound)."""
-        set_time_limit(self.h, time_limit, floor=0.05)
+        set_time_limit(self.h, time_limit, floor=0.05, mip=True)
         self.h.run()
         info = self.h.getInfo()
         vals = np.asarray(self.h.getSolution().col_value)

@@ -84,7 +84,7 @@ def round_plan(lp: RestrictedLP, sol: LPSolution, time_limit: float | None,
     small = lp.complete and lp.col_k.size <= FULL_MIP_MAX_COLUMNS
     cap = ROUND_TIME_S if small or start is None else PARTIAL_ROUND_TIME_S
     budget = cap if time_limit is None else max(min(time_limit, cap), 0.05)
-    set_time_limit(lp.h, budget)  # lp.h has run the LP's rounds: its clock is not at zero
+    set_time_limit(lp.h, budget, mip=True)  # a MIP now: its own timer, from zero
     if start is not None and (start[3] >= n_lo - 1e-9).all() and (start[3] <= n_hi + 1e-9).all():
         _set_start(lp, *start)
     ocols = lp.c_o + np.arange(n_j, dtype=np.int32)

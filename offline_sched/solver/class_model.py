@@ -37,6 +37,7 @@ class ClassModel:
     def __init__(self, problem: AssignmentProblem, class_count: np.ndarray,
                  capacity: np.ndarray, min_count: np.ndarray, max_count: np.ndarray,
                  rows: np.ndarray | None = None, integer: bool = False):
+        self.integer = integer
         self.rows = np.arange(problem.classes.n_classes) if rows is None else rows
         shares = bool((min_count > 0).any() or (max_count < class_count.sum()).any())
         # a hair below capacity, so float error in the solver can never overfill a system
@@ -56,7 +57,7 @@ class ClassModel:
     def run(self, time_limit: float | None = None, mip_gap: float | None = None,
             abs_gap: float = 1e-12) -> Status:
         """Solve within an optional time limit and MIP gap; return the status."""
-        set_time_limit(self.h, time_limit)  # also clears an earlier run's limit
+        set_time_limit(self.h, time_limit, mip=self.integer)  # clears an earlier limit too
         if mip_gap is not None:
             self.h.setOptionValue("mip_rel_gap", mip_gap)
             self.h.setOptionValue("mip_abs_gap", abs_gap)

@@ -247,7 +247,7 @@ def _solve_here(h, hs, options: dict, start_vals: np.ndarray | None,
     """:func:`solve_core`'s MIP (built in ``h``) in this process."""
     for name, value in options.items():  # loop over the few options
         h.setOptionValue(name, value)
-    set_time_limit(h, time_limit)
+    set_time_limit(h, time_limit, mip=True)
     if start_vals is not None:
         sol = hs.HighsSolution()
         sol.col_value = start_vals

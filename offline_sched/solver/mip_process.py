@@ -133,7 +133,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     is the guarantee. With ``stall_s``, the child is also killed once no improving plan has
     come for ``stall_s`` seconds *and* for as long as the search took to find the last one
     (status ``"stalled"``): a plan found late earns a proportionally longer wait. Before the
-    first plan only the deadline counts.
+    first plan that beats the start given (HiGHS reports the start itself as its first
+    improving plan) only the deadline counts.
 
     Returns:
         The best solution received and how the child ended.
@@ -153,6 +154,11 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     assert proc.stdin is not None and proc.stdout is not None
     frames: list[tuple] = []
     last_plan: list[float] = []  # when the latest improving plan arrived
+    # HiGHS reports the start it was given as its first 'improving' plan: only plans that
+    # beat it count for the stall rule
+    start_obj = np.inf if model.start_values is None else \
+        float(np.dot(model.cost, model.start_values))
+    beats = start_obj - 1e-9 * max(abs(start_obj), 1.0) if np.isfinite(start_obj) else np.inf
     out = proc.stdout
 
     def read() -> None:
@@ -165,7 +171,7 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
                 frames.append(pickle.loads(body))
             except Exception:  # a frame cut short by the kill
                 return
-            if frames[-1][0] == "sol":
+            if frames[-1][0] == "sol" and frames[-1][1] < beats:
                 last_plan[:] = [time.perf_counter()]
 
     reader = threading.Thread(target=read, daemon=True)
