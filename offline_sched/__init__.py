@@ -17,6 +17,7 @@ from .errors import (
     MeasurementError,
     OfflineSchedError,
     SolverError,
+    SolverTimeLimit,
 )
 from .fleet import Fleet, System, load_systems
 from .problem import AssignmentProblem, build_problem
@@ -27,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AssignmentProblem", "CostModel", "FitError", "Fleet", "InfeasibleError", "InputError",
-    "MeasurementError", "MetricModel", "OfflineSchedError", "Schedule", "SolverError", "System",
-    "Workload", "build_problem", "compare", "fit", "load_systems", "load_workload",
-    "problem_for", "solve", "__version__",
+    "MeasurementError", "MetricModel", "OfflineSchedError", "Schedule", "SolverError",
+    "SolverTimeLimit", "System", "Workload", "build_problem", "compare", "fit", "load_systems",
+    "load_workload", "problem_for", "solve", "__version__",
 ]
