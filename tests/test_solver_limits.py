@@ -166,8 +166,10 @@ def test_gpu_only_queries_beyond_gpu_capacity_are_refused_before_any_lp(tmp_path
 
 def _busy_lp(h, n: int = 400):
     """A small dense-ish LP on ``h`` (each cold solve takes a measurable moment)."""
+    from offline_sched.solver.highs_model import highspy_module
+
     rng = np.random.default_rng(5)
-    hs = __import__("highspy")
+    hs = highspy_module()
     h.addVars(n, np.zeros(n), np.ones(n))
     h.changeColsCost(n, np.arange(n, dtype=np.int32), -rng.random(n))
     for _ in range(n // 2):  # loop over the rows of the small LP

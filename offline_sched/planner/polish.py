@@ -35,7 +35,7 @@ from .switchons import add_switch_on_rows
 
 OPEN_PER_OPTION = 60
 """Shortest rows per option in play that the repair MIP may move (fewer where the MIP would
-exceed :data:`MIP_MAX_COLUMNS`). Measured (seventh session): the bundled example day planned
+exceed :data:`MIP_MAX_COLUMNS`). Measured (2026-12-02): the bundled example day planned
 for carbon, gap 5.2e-4 with 20, 3.6e-4 with 60 or 150 (+0.1 s); the example day for energy
 and the 10^6 benchmark are capped by the column limit and unchanged."""
 MIP_MAX_COLUMNS = 15_000
@@ -54,11 +54,12 @@ FRACTION_TOL = 1e-6
 POLISH_TIME_S = 3.0
 """Most seconds for the repair MIP (at most half the time left; the fill rounds follow)."""
 MIP_STALL_S = 0.3
-"""The repair MIP is stopped once no improving plan has come for this long and for as long as
-the last one took to find (:func:`~offline_sched.solver.mip_process.solve_with_deadline`).
+"""The repair MIP is stopped once no plan better than its start has come for this long and
+for as long as the last one took to find
+(:func:`~offline_sched.solver.mip_process.solve_with_deadline`).
 On the 10^6 benchmark its plans come from the feasibility jump within 0.2–0.4 s of HiGHS's
 start, after which root cut separation runs for 8 s: the same plan at 0.3 s of stall as at
-1 s and at the full 3 s (seventh session; earlier, four seeds: the same plans at 1 s as at
+1 s and at the full 3 s (2026-12-02; earlier, four seeds: the same plans at 1 s as at
 3 s); the bundled example day (carbon) likewise; a repair whose plans keep coming keeps its
 time."""
 
