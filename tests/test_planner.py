@@ -422,15 +422,20 @@ def busy_day(rng, tin, tout, t_n, limit):
     return p, data, slot
 
 
-def test_scale_path_matches_direct_lp(monkeypatch):
-    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
-    from offline_sched.planner.solve import lower_bound
-
+def _scale_day():
+    """6000 queries over 4 slots, capacity binding (the scale-path tests' day)."""
     rng = np.random.default_rng(12)
     n = 6000
     tin = np.exp(rng.uniform(0, np.log(200), n)).astype(np.int64) + 1
     tout = np.exp(rng.uniform(0, np.log(100), n)).astype(np.int64) + 1
-    p, data, slot = busy_day(rng, tin, tout, 4, limit=True)
+    return busy_day(rng, tin, tout, 4, limit=True)
+
+
+def test_scale_path_matches_direct_lp(monkeypatch):
+    """Coarse bins + sifting (forced) reach the direct LP's optimum and bound."""
+    from offline_sched.planner.solve import lower_bound
+
+    p, data, slot = _scale_day()
     rel = relax.solve_relaxation(data)
     lp, direct = rel.lp, rel.sol
     assert lp.complete and direct.exact
@@ -736,3 +741,103 @@ def test_benders_inner_lps_get_the_time_left(monkeypatch):
     monkeypatch.setattr(rel.lp, "sift", failing)  # a failure in time is not swallowed
     with pytest.raises(SolverError, match="numerical"):
         benders(data, rel.lp, rel.sol, 1e-12, _time.perf_counter() + 30.0)
+
+
+def _grouped_busy_day(monkeypatch):
+    """test_scale_path_matches_direct_lp's day on the group path (Benders over groups)."""
+    _, data, _ = _scale_day()
+    monkeypatch.setattr(relax, "DIRECT_MAX_COLUMNS", 10)
+    monkeypatch.setattr(relax, "COARSE_RATIOS", (1.5,))
+    monkeypatch.setattr(relax, "REFINE_INDIVIDUAL", 20)
+    return data
+
+
+def test_benders_stall_rounds_and_the_repeated_point_cap(monkeypatch):
+    """Large models: Benders stops after ``stall_rounds`` rounds that move neither the best
+    LP value nor the bound, and re-solves a repeated point (priced from an overflowing LP)
+    for at most as long as the loop has run. On this day the master's bound stays at the
+    LP's for three rounds and then rises by 0.8 %: 4 stall rounds keep that, fewer lose it."""
+    import time as _time
+
+    from offline_sched.planner.benders import benders
+
+    data = _grouped_busy_day(monkeypatch)
+    out = {}
+    for stall in (None, 1, 3, 4):
+        rel = relax.solve_relaxation(data)
+        glp, gsol, _ = rel.groups
+        calls = []
+        real = glp.sift
+        began = _time.perf_counter()
+
+        def spy(time_limit=None, _real=real, _calls=calls, _began=began, **kwargs):
+            _calls.append((time_limit, _time.perf_counter() - _began,
+                           kwargs.get("stop_on_overflow")))
+            return _real(time_limit, **kwargs)
+
+        monkeypatch.setattr(glp, "sift", spy)
+        res = benders(data, glp, gsol, 1e-12, _time.perf_counter() + 30.0, pricer=rel.pricer,
+                      stall_rounds=stall)
+        assert res.lower_bound <= res.upper_lp * (1 + 1e-9)
+        out[stall] = (res, calls)
+    lp_bound = out[1][0].lower_bound
+    assert out[1][0].rounds == 2 and out[3][0].rounds == 4  # round 1 moves, then flat ones
+    assert out[None][0].lower_bound > lp_bound * (1 + 1e-3)  # the bound rises later ...
+    assert out[4][0].lower_bound == pytest.approx(out[None][0].lower_bound, rel=1e-9)  # kept
+    repeats = [(lim, at) for lim, at, first in out[4][1] if first is False]
+    assert repeats and all(lim <= max(at, 0.05) + 0.01 for lim, at in repeats)
+    assert all(lim > 10 for lim, _, first in out[None][1] if first is False)  # uncapped
+
+
+def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
+    """A warm primal simplex that runs out of its cap (the cold solve's time) hands over to
+    dual simplex from its basis: the LP still ends optimal, and primal stays off."""
+    from offline_sched.planner import lp as lp_mod
+
+    rng = np.random.default_rng(16)
+    _, data, _ = busy_day(rng, rng.integers(1, 200, 2000), rng.integers(1, 100, 2000), 3,
+                          limit=False)
+    pricer = relax.Pricer(data.rows, data.options, data.beta)
+    best = pricer.price(np.zeros(data.options.n), np.zeros(2)).option
+    k = np.arange(data.rows.n)
+    lp = relax._lp(data.rows, data, pricer, np.full(data.rows.n, -1), (k, best))
+    assert lp.run() == "optimal" and lp.cold_s is not None
+    lp.add_columns(*relax.all_columns(data.rows, data))
+    limits, strategies = [], []
+    real_limit = lp_mod.set_time_limit
+
+    def spy_limit(h, seconds, **kwargs):
+        limits.append(seconds)
+        return real_limit(h, seconds, **kwargs)
+
+    class Proxy:  # reports a time-limit stop for the first primal run
+        def __init__(self, h):
+            self._h, self._cut = h, False
+
+        def __getattr__(self, name):
+            return getattr(self._h, name)
+
+        def run(self):
+            strategies.append(self._h.getOptionValue("simplex_strategy")[1])
+            if strategies[-1] == lp_mod.PRIMAL_SIMPLEX and not self._cut:
+                self._cut = True
+                return None  # stopped at once, as at a cap reached
+            self._cut = False
+            return self._h.run()
+
+        def getModelStatus(self):
+            if self._cut:
+                return lp_mod.highspy_module().HighsModelStatus.kTimeLimit
+            return self._h.getModelStatus()
+
+    monkeypatch.setattr(lp_mod, "set_time_limit", spy_limit)
+    lp.h = Proxy(lp.h)
+    assert lp.run(30.0, primal=True) == "optimal"
+    assert strategies == [lp_mod.PRIMAL_SIMPLEX, lp_mod.DUAL_SIMPLEX]
+    assert limits[0] == pytest.approx(max(lp.cold_s, lp_mod.PRIMAL_MIN_S))
+    assert not lp.primal_ok
+    whole = relax._lp(data.rows, data, pricer, np.full(data.rows.n, -1),
+                      relax.all_columns(data.rows, data))
+    assert whole.run() == "optimal"
+    assert lp.h.getInfo().objective_function_value == pytest.approx(
+        whole.h.getInfo().objective_function_value, rel=1e-9)

@@ -33,6 +33,9 @@ from .switchons import add_switch_on_rows
 
 MAX_ROUNDS = 40
 MASTER_GAP = 1e-9
+PROGRESS_RTOL = 1e-9
+"""A round makes progress when it lowers the best LP value or raises the bound by more than
+this share of the best value."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,8 @@ def lp_value_fixed(data: PlanData, sol: LPSolution, penalty: float) -> float:
 
 def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
             deadline: float | None = None, pricer: Pricer | None = None,
-            max_free: int | None = None, known_bound: float = -np.inf) -> BendersResult:
+            max_free: int | None = None, known_bound: float = -np.inf,
+            stall_rounds: int | None = None) -> BendersResult:
     """Run the loop from the LP relaxation's solution ``first`` (see the module docstring).
 
     Args:
@@ -145,6 +149,11 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         max_free: row cap of the inner sifting.
         known_bound: a proven lower bound found elsewhere (the LP's): the loop also stops
             when the best point's LP value is within the tolerance of it.
+        stall_rounds: stop after this many rounds in a row that moved neither the best LP
+            value nor the bound; and a repeated point priced from a stopped (overflowing) LP
+            is then re-solved for at most as long as the loop has run so far, else the loop
+            ends (None: no such stops; see
+            :data:`~offline_sched.planner.solve.LARGE_BENDERS_STALL`).
 
     The restricted LP ``lp`` is left with N fixed at the best integral choice found.
     """
@@ -157,6 +166,8 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
     opt = data.options
     # first point: the LP's replicas rounded up (feasible: capacity only grows)
     n_on = np.minimum(np.ceil(first.n_on - 1e-9), opt.n_hi).astype(np.int64)
+    stalled = 0
+    began = time.perf_counter()
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 - rounds is reported
         key = n_on.tobytes()
         if seen.get(key, False):
@@ -166,8 +177,13 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         # HiGHS run gets the time left (an inner LP of a large model took 13 s past the
         # loop's deadline when only the rounds were checked)
         limit = None if deadline is None else max(deadline - time.perf_counter(), 0.05)
+        until = deadline
+        if key in seen and stall_rounds is not None:  # at most as long as the loop so far
+            spent = max(time.perf_counter() - began, 0.05)
+            limit = spent if limit is None else min(limit, spent)
+            until = time.perf_counter() + limit
         try:
-            sol = lp.sift(limit, stop_on_overflow=key not in seen, deadline=deadline,
+            sol = lp.sift(limit, stop_on_overflow=key not in seen, deadline=until,
                           max_free=max_free)
         except SolverTimeLimit:  # out of time in its first solve: the best point so far stands
             break
@@ -177,6 +193,7 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
             break
         val = lp_value_fixed(data, sol, lp.penalty)
         seen[key] = sol.exact
+        moved = val < best_val - PROGRESS_RTOL * abs(min(val, best_val))
         if val < best_val:
             best_n, best_val = n_on, val
         master.add_cut(cut_constant(data, sol, pricer), sol.mu)
@@ -186,8 +203,12 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         if best_val - max(lower, known_bound) <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
             break
         n_on, _, bound = master.solve(left)
+        moved = moved or (np.isfinite(bound) and bound > lower + PROGRESS_RTOL * abs(best_val))
         lower = max(lower, bound)
         if best_val - lower <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
+            break
+        stalled = 0 if moved else stalled + 1
+        if stall_rounds is not None and stalled >= stall_rounds:
             break
     if best_n is None:  # no integral point evaluated: round the LP's up
         best_n = np.minimum(np.ceil(first.n_on - 1e-9), opt.n_hi).astype(np.int64)

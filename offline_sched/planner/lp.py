@@ -40,6 +40,23 @@ DUAL_SIMPLEX = 1
 PRIMAL_SIMPLEX = 4
 """HiGHS ``simplex_strategy`` values."""
 MAX_SIFT_ROUNDS = 200
+PRIMAL_MIN_S = 0.05
+"""Least seconds a warm primal simplex is given (see :meth:`RestrictedLP.run`)."""
+DUAL_COST_PERTURBATION = 0.0
+"""HiGHS ``dual_simplex_cost_perturbation_multiplier`` of the restricted LPs (HiGHS's default
+is 1). Re-solves after added columns are dual-infeasible starts, and with perturbed costs
+HiGHS's dual simplex spent 0.3–0.8 ms per iteration on them against 0.05 ms cold (measured
+2026-12-02 on the planner benchmark's windows day: 10^5 queries, group LPs of 11,500–27,000
+rows; the LP took 70 s with the default, 34 s without perturbation, the same optimum and
+bound; the 10^6-query day is unchanged, 6.2–6.7 s either way). The fine LP keeps HiGHS's
+default, :data:`FINE_COST_PERTURBATION`."""
+FINE_COST_PERTURBATION = 1.0
+"""The same multiplier for the fine LP (:func:`~.relax.solve_relaxation`) and the small
+models' direct LP: HiGHS's default. Its vertex is what the repair MIP rounds, and on the
+10^6-query benchmark day the vertices of the unperturbed fine LP rounded worse (measured
+2026-12-03, one run each, same LP value 4954.9504: certified gap 9.2e-6–4.2e-5, five of
+seven above 1e-5, against 7.1e-6–1.4e-5, four of five at most 8.7e-6, with the default);
+its time was the same either way."""
 
 
 @dataclass(frozen=True)
@@ -89,12 +106,15 @@ class RestrictedLP:
         penalty: cost per second of overflow.
         fixed_opt: option of each fixed row, −1 for the rows that start free.
         cols: initial ``(k, j)`` columns of the free rows (the disallowed are dropped).
+        cost_perturbation: HiGHS's dual simplex cost perturbation multiplier (see
+            :data:`DUAL_COST_PERTURBATION` and :data:`FINE_COST_PERTURBATION`).
     """
 
     def __init__(self, rows: Rows, options: Options, pricer: Pricer,
                  cost_up: np.ndarray | None, share_lo: np.ndarray | None,
                  share_hi: np.ndarray | None, penalty: float, fixed_opt: np.ndarray,
-                 cols: tuple[np.ndarray, np.ndarray]):
+                 cols: tuple[np.ndarray, np.ndarray],
+                 cost_perturbation: float = DUAL_COST_PERTURBATION):
         self.hs = highspy_module()
         self.rows, self.opt, self.pricer = rows, options, pricer
         self.n_s = rows.a.shape[1]
@@ -125,6 +145,8 @@ class RestrictedLP:
         self.present = np.zeros(rows.n * options.n, dtype=bool)
         """Whether column (k, j) is in the LP, at ``k·J + j``."""
         self.h = new_highs()
+        self.h.setOptionValue("dual_simplex_cost_perturbation_multiplier",
+                              float(cost_perturbation))
         self._build(free)
         if cost_up is not None:  # start-ups that pay: keep up ≤ N_t and ≤ hi − N_{t−1}
             self.n_rows_total += add_paying_limits(self.h, 0, self.c_up, options.n_groups,
@@ -136,8 +158,10 @@ class RestrictedLP:
         """Seconds of the first solve (from scratch)."""
         self.primal_ok = True
         """Whether re-solves after added columns use primal simplex: warm, and on the
-        benchmark's no-window day about 1.5× faster than dual; but where it turns out slower
-        than the first solve from scratch (wide windows: many columns per row), dual it is."""
+        benchmark's no-window day faster than dual (6.2–6.7 s against 7.3–7.6 s for its LP);
+        but where it turns out slower than the first solve from scratch (wide windows: many
+        columns per row), dual it is. A caller may pass what an earlier LP of the same
+        model found (:func:`~.relax.refine_groups` does)."""
         self.complete = False
         """Whether every allowed column of every row is in the LP (set by the caller)."""
         self.frozen: tuple[np.ndarray, np.ndarray] | None = None
@@ -272,24 +296,40 @@ class RestrictedLP:
     def run(self, time_limit: float | None = None, primal: bool = False) -> str:
         """Solve the current restriction; return its status.
 
+        A warm primal simplex gets at most as long as the first (cold) solve took; past
+        that it is stopped and dual simplex goes on from its basis, and primal stays off
+        for this LP (see :attr:`primal_ok`).
+
         Args:
             time_limit: seconds.
             primal: use primal simplex (warm after columns were added: the basis stays
                 primal feasible); else dual simplex (warm after bounds changed).
         """
-        set_time_limit(self.h, time_limit)
-        primal = primal and self.primal_ok
+        primal = primal and self.primal_ok and self.cold_s is not None
+        limit = time_limit
+        capped = False
+        if primal and self.cold_s is not None:
+            cap = max(self.cold_s, PRIMAL_MIN_S)
+            capped = time_limit is None or cap < time_limit
+            limit = cap if capped else time_limit
+        set_time_limit(self.h, limit)
         self.h.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX if primal else DUAL_SIMPLEX)
         start = time.perf_counter()
         self.h.run()
         took = time.perf_counter() - start
         self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)  # HiGHS's default again
+        status = model_status(self.h)
         if self.cold_s is None:
             self.cold_s = took
-        elif primal and took > self.cold_s:  # warm primal slower than a cold solve: stop
-            self.primal_ok = False
+        elif primal and (took > self.cold_s or status == "time-limit"):
+            self.primal_ok = False  # warm primal slower than a cold solve: stop using it
+            if status == "time-limit" and capped:  # cut at the cap: dual goes on from here
+                set_time_limit(self.h, None if time_limit is None
+                               else max(time_limit - took, PRIMAL_MIN_S))
+                self.h.run()
+                status = model_status(self.h)
         self.rounds += 1
-        return model_status(self.h)
+        return status
 
     def sift(self, time_limit: float | None = None, max_free: int | None = None,
              deadline: float | None = None, stop_on_overflow: bool = False,

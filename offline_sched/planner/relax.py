@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import SolverError
 from .data import PlanData, Rows
-from .lp import LPSolution, RestrictedLP
+from .lp import DUAL_COST_PERTURBATION, FINE_COST_PERTURBATION, LPSolution, RestrictedLP
 from .pricing import Priced, Pricer
 
 COARSE_RATIO = 1.1
@@ -201,9 +201,10 @@ def _relieve(data: PlanData, pricer: Pricer, gsol: LPSolution, fixed_opt: np.nda
 
 
 def _lp(rows: Rows, data: PlanData, pricer: Pricer, fixed_opt: np.ndarray,
-        cols: tuple[np.ndarray, np.ndarray]) -> RestrictedLP:
+        cols: tuple[np.ndarray, np.ndarray],
+        cost_perturbation: float = DUAL_COST_PERTURBATION) -> RestrictedLP:
     return RestrictedLP(rows, data.options, pricer, data.cost_up, data.share_lo, data.share_hi,
-                        penalty(data), fixed_opt, cols)
+                        penalty(data), fixed_opt, cols, cost_perturbation)
 
 
 def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
@@ -228,7 +229,8 @@ def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
 
 def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
               extra: tuple[np.ndarray, np.ndarray], deadline: float | None,
-              limit: float | None, stop_gap: float) -> tuple[RestrictedLP, LPSolution]:
+              limit: float | None, stop_gap: float, primal_ok: bool = True
+              ) -> tuple[RestrictedLP, LPSolution]:
     from .solve import lagrangian  # the bound's formula lives with the solver
 
     gp = Pricer(grows, data.options, data.beta)
@@ -236,6 +238,7 @@ def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
     k = np.repeat(np.arange(grows.n), best.shape[1])
     cols = (np.r_[k, extra[0]], np.r_[best.ravel(), extra[1]])
     glp = _lp(grows, data, gp, np.full(grows.n, -1), cols)
+    glp.primal_ok = primal_ok
 
     def bound(m: np.ndarray, n: np.ndarray, priced: Priced) -> float:
         return lagrangian(data, gp, m, n, priced)
@@ -281,8 +284,11 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
             stop = start + time_limit if gsol is None else end
             limit = max(stop - time.perf_counter(), 0.05)
         try:
+            # a warm primal simplex found slower than a cold solve stays off for the
+            # later group LPs (on the windows day it cost 2-7 s in each of them)
             new_lp, new_sol = _group_lp(data, grows, mu, nu, extra, end, limit,
-                                        GROUP_STOP * refine_gap)
+                                        GROUP_STOP * refine_gap,
+                                        True if glp is None else glp.primal_ok)
         except SolverError:
             if gsol is None:
                 raise
@@ -357,7 +363,8 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
     rows = data.rows
     pricer = Pricer(rows, data.options, data.beta)
     if n_allowed(rows, data) <= DIRECT_MAX_COLUMNS:
-        lp = _lp(rows, data, pricer, np.full(rows.n, -1), all_columns(rows, data))
+        lp = _lp(rows, data, pricer, np.full(rows.n, -1), all_columns(rows, data),
+                 FINE_COST_PERTURBATION)
         lp.complete = True
         return Relaxation(lp, lp.sift(time_limit), pricer)
     groups, glp, gsol, _, best_bound = refine_groups(data, pricer, time_limit,
@@ -389,7 +396,7 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
     mk, mj = _group_options(gsol, groups, fk)  # and every option its group uses: the fine
     cols = (np.r_[fk, mk, np.repeat(fk, best.shape[1])],  # LP then holds the group plan
             np.r_[priced.option[fk], mj, best.ravel()])
-    lp = _lp(rows, data, pricer, fixed_opt, cols)
+    lp = _lp(rows, data, pricer, fixed_opt, cols, FINE_COST_PERTURBATION)
     deadline = time.perf_counter() + FINE_SIFT_S
     limit = None
     if time_limit is not None:
