@@ -789,6 +789,19 @@ def test_benders_stall_rounds_and_the_repeated_point_cap(monkeypatch):
     assert all(lim > 10 for lim, _, first in out[None][1] if first is False)  # uncapped
 
 
+def test_benders_bound_progress_does_not_need_a_feasible_point():
+    """The stall rule's bound test: a first finite bound is progress, a rise counts by its
+    own size, and no best point (inf) is needed for either."""
+    from offline_sched.planner.benders import bound_moved
+
+    assert bound_moved(5.0, -np.inf)  # the first finite bound, nothing feasible yet
+    assert bound_moved(5.0 * (1 + 1e-6), 5.0)
+    assert not bound_moved(5.0, 5.0)
+    assert not bound_moved(5.0 * (1 + 1e-12), 5.0)
+    assert not bound_moved(-np.inf, -np.inf)
+    assert not bound_moved(4.0, 5.0)
+
+
 def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
     """A warm primal simplex that runs out of its cap (the cold solve's time) hands over to
     dual simplex from its basis: the LP still ends optimal, and primal stays off."""

@@ -38,6 +38,19 @@ PROGRESS_RTOL = 1e-9
 this share of the best value."""
 
 
+def bound_moved(bound: float, lower: float) -> bool:
+    """Whether the master's new ``bound`` raises the best bound ``lower`` (a round's progress).
+
+    A first finite bound counts; otherwise it must rise by :data:`PROGRESS_RTOL` of itself
+    (not of the best point's value, which is inf while every point so far overflowed).
+    """
+    if not np.isfinite(bound):
+        return False
+    if not np.isfinite(lower):
+        return True
+    return bool(bound > lower + PROGRESS_RTOL * max(abs(bound), abs(lower), 1e-12))
+
+
 @dataclass(frozen=True)
 class BendersResult:
     """Outcome of the loop.
@@ -178,7 +191,8 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         # loop's deadline when only the rounds were checked)
         limit = None if deadline is None else max(deadline - time.perf_counter(), 0.05)
         until = deadline
-        if key in seen and stall_rounds is not None:  # at most as long as the loop so far
+        repeat_capped = key in seen and stall_rounds is not None
+        if repeat_capped:  # at most as long as the loop so far
             spent = max(time.perf_counter() - began, 0.05)
             limit = spent if limit is None else min(limit, spent)
             until = time.perf_counter() + limit
@@ -197,13 +211,15 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         if val < best_val:
             best_n, best_val = n_on, val
         master.add_cut(cut_constant(data, sol, pricer), sol.mu)
+        if repeat_capped and not sol.exact:  # not done within its cap: the loop ends here
+            break
         left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:
             break
         if best_val - max(lower, known_bound) <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
             break
         n_on, _, bound = master.solve(left)
-        moved = moved or (np.isfinite(bound) and bound > lower + PROGRESS_RTOL * abs(best_val))
+        moved = moved or bound_moved(bound, lower)
         lower = max(lower, bound)
         if best_val - lower <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
             break

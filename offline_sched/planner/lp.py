@@ -321,7 +321,7 @@ class RestrictedLP:
         status = model_status(self.h)
         if self.cold_s is None:
             self.cold_s = took
-        elif primal and (took > self.cold_s or status == "time-limit"):
+        elif primal and (took > self.cold_s or (status == "time-limit" and capped)):
             self.primal_ok = False  # warm primal slower than a cold solve: stop using it
             if status == "time-limit" and capped:  # cut at the cap: dual goes on from here
                 set_time_limit(self.h, None if time_limit is None
