@@ -789,6 +789,32 @@ def test_benders_stall_rounds_and_the_repeated_point_cap(monkeypatch):
     assert all(lim > 10 for lim, _, first in out[None][1] if first is False)  # uncapped
 
 
+def test_benders_ends_after_an_unfinished_capped_repeat(monkeypatch):
+    """With ``stall_rounds``, a repeated point whose capped re-solve does not finish ends the
+    loop: no inner LP is solved after it. Here every inner LP is reported unfinished; without
+    the stop the master offers repeated points again and again (five re-solves, measured)."""
+    import time as _time
+
+    from offline_sched.planner.benders import benders
+
+    data = _grouped_busy_day(monkeypatch)
+    rel = relax.solve_relaxation(data)
+    glp, gsol, _ = rel.groups
+    real = glp.sift
+    calls = []  # per sift call: whether it re-solved a repeated point
+
+    def unfinished_repeats(time_limit=None, **kwargs):
+        sol = real(time_limit, **kwargs)
+        calls.append(kwargs.get("stop_on_overflow") is False)
+        return replace(sol, exact=False)  # every point looks priced from a stopped LP
+
+    monkeypatch.setattr(glp, "sift", unfinished_repeats)
+    res = benders(data, glp, gsol, 1e-12, _time.perf_counter() + 30.0, pricer=rel.pricer,
+                  stall_rounds=4)
+    assert calls.count(True) == 1 and calls[-1]  # the repeat, then nothing more
+    assert res.lower_bound <= res.upper_lp * (1 + 1e-9)
+
+
 def test_benders_bound_progress_does_not_need_a_feasible_point():
     """The stall rule's bound test: a first finite bound is progress, a rise counts by its
     own size, and no best point (inf) is needed for either."""

@@ -34,8 +34,8 @@ from .switchons import add_switch_on_rows
 MAX_ROUNDS = 40
 MASTER_GAP = 1e-9
 PROGRESS_RTOL = 1e-9
-"""A round makes progress when it lowers the best LP value or raises the bound by more than
-this share of the best value."""
+"""A round makes progress when it lowers the best LP value by more than this share of it, or
+raises the bound by more than this share of the bound (:func:`bound_moved`)."""
 
 
 def bound_moved(bound: float, lower: float) -> bool:

@@ -308,7 +308,8 @@ class RestrictedLP:
         primal = primal and self.primal_ok and self.cold_s is not None
         limit = time_limit
         capped = False
-        if primal and self.cold_s is not None:
+        if primal:
+            assert self.cold_s is not None
             cap = max(self.cold_s, PRIMAL_MIN_S)
             capped = time_limit is None or cap < time_limit
             limit = cap if capped else time_limit
