@@ -828,11 +828,8 @@ def test_benders_bound_progress_does_not_need_a_feasible_point():
     assert not bound_moved(4.0, 5.0)
 
 
-def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
-    """A warm primal simplex that runs out of its cap (the cold solve's time) hands over to
-    dual simplex from its basis: the LP still ends optimal, and primal stays off."""
-    from offline_sched.planner import lp as lp_mod
-
+def _primal_test_lp():
+    """A restricted LP solved cold on its first columns, then given every column."""
     rng = np.random.default_rng(16)
     _, data, _ = busy_day(rng, rng.integers(1, 200, 2000), rng.integers(1, 100, 2000), 3,
                           limit=False)
@@ -842,6 +839,18 @@ def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
     lp = relax._lp(data.rows, data, pricer, np.full(data.rows.n, -1), (k, best))
     assert lp.run() == "optimal" and lp.cold_s is not None
     lp.add_columns(*relax.all_columns(data.rows, data))
+    whole = relax._lp(data.rows, data, pricer, np.full(data.rows.n, -1),
+                      relax.all_columns(data.rows, data))
+    assert whole.run() == "optimal"
+    return lp, whole.h.getInfo().objective_function_value
+
+
+def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
+    """A warm primal simplex that runs out of its cap (the cold solve's time) hands over to
+    dual simplex from its basis: the LP still ends optimal, and primal stays off."""
+    from offline_sched.planner import lp as lp_mod
+
+    lp, optimum = _primal_test_lp()
     limits, strategies = [], []
     real_limit = lp_mod.set_time_limit
 
@@ -875,8 +884,62 @@ def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
     assert strategies == [lp_mod.PRIMAL_SIMPLEX, lp_mod.DUAL_SIMPLEX]
     assert limits[0] == pytest.approx(max(lp.cold_s, lp_mod.PRIMAL_MIN_S))
     assert not lp.primal_ok
-    whole = relax._lp(data.rows, data, pricer, np.full(data.rows.n, -1),
-                      relax.all_columns(data.rows, data))
-    assert whole.run() == "optimal"
-    assert lp.h.getInfo().objective_function_value == pytest.approx(
-        whole.h.getInfo().objective_function_value, rel=1e-9)
+    assert lp.h.getInfo().objective_function_value == pytest.approx(optimum, rel=1e-9)
+
+
+def test_warm_primal_stopped_by_the_callers_limit_keeps_primal(monkeypatch):
+    """A warm primal run that ends on the caller's own limit (below the cap) is not slower
+    than a cold solve: it reports the time-limit, dual does not take over, and primal stays
+    on for the next LP."""
+    from offline_sched.planner import lp as lp_mod
+
+    lp, _ = _primal_test_lp()
+    lp.cold_s = 10.0  # the cap (the cold solve's time) lies above the caller's 1 s
+    strategies = []
+
+    class Proxy:  # the primal run stops at once on the caller's limit
+        def __init__(self, h):
+            self._h = h
+
+        def __getattr__(self, name):
+            return getattr(self._h, name)
+
+        def run(self):
+            strategies.append(self._h.getOptionValue("simplex_strategy")[1])
+            return None
+
+        def getModelStatus(self):
+            return lp_mod.highspy_module().HighsModelStatus.kTimeLimit
+
+    lp.h = Proxy(lp.h)
+    assert lp.run(1.0, primal=True) == "time-limit"
+    assert strategies == [lp_mod.PRIMAL_SIMPLEX]
+    assert lp.primal_ok
+
+
+def test_real_highs_goes_on_after_a_capped_primal(monkeypatch):
+    """With real HiGHS (no proxy): a warm primal cut at a tiny cap ends on HiGHS's own time
+    limit, dual simplex goes on from its basis to the LP optimum, and primal is turned off."""
+    from offline_sched.planner import lp as lp_mod
+
+    lp, optimum = _primal_test_lp()
+    monkeypatch.setattr(lp_mod, "PRIMAL_MIN_S", 1e-5)
+    lp.cold_s = 1e-5
+    statuses, limits = [], []
+    real_status, real_limit = lp_mod.model_status, lp_mod.set_time_limit
+
+    def spy_status(h):
+        statuses.append(real_status(h))
+        return statuses[-1]
+
+    def spy_limit(h, seconds, **kwargs):
+        limits.append(seconds)
+        return real_limit(h, seconds, **kwargs)
+
+    monkeypatch.setattr(lp_mod, "model_status", spy_status)
+    monkeypatch.setattr(lp_mod, "set_time_limit", spy_limit)
+    assert lp.run(30.0, primal=True) == "optimal"
+    assert statuses == ["time-limit", "optimal"]  # HiGHS itself stopped the primal run
+    assert limits[0] == pytest.approx(1e-5) and limits[1] > 29.0
+    assert not lp.primal_ok
+    assert lp.h.getInfo().objective_function_value == pytest.approx(optimum, rel=1e-9)
