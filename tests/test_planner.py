@@ -845,18 +845,26 @@ def _primal_test_lp():
     return lp, whole.h.getInfo().objective_function_value
 
 
+def _spy_limits(monkeypatch, lp_mod):
+    """Record the seconds of every HiGHS time limit the LP sets (the limits go on as set)."""
+    limits = []
+    real_limit = lp_mod.set_time_limit
+
+    def spy_limit(h, seconds, **kwargs):
+        limits.append(seconds)
+        return real_limit(h, seconds, **kwargs)
+
+    monkeypatch.setattr(lp_mod, "set_time_limit", spy_limit)
+    return limits
+
+
 def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
     """A warm primal simplex that runs out of its cap (the cold solve's time) hands over to
     dual simplex from its basis: the LP still ends optimal, and primal stays off."""
     from offline_sched.planner import lp as lp_mod
 
     lp, optimum = _primal_test_lp()
-    limits, strategies = [], []
-    real_limit = lp_mod.set_time_limit
-
-    def spy_limit(h, seconds, **kwargs):
-        limits.append(seconds)
-        return real_limit(h, seconds, **kwargs)
+    strategies = []
 
     class Proxy:  # reports a time-limit stop for the first primal run
         def __init__(self, h):
@@ -878,7 +886,7 @@ def test_warm_primal_is_capped_and_dual_goes_on(monkeypatch):
                 return lp_mod.highspy_module().HighsModelStatus.kTimeLimit
             return self._h.getModelStatus()
 
-    monkeypatch.setattr(lp_mod, "set_time_limit", spy_limit)
+    limits = _spy_limits(monkeypatch, lp_mod)
     lp.h = Proxy(lp.h)
     assert lp.run(30.0, primal=True) == "optimal"
     assert strategies == [lp_mod.PRIMAL_SIMPLEX, lp_mod.DUAL_SIMPLEX]
@@ -925,19 +933,15 @@ def test_real_highs_goes_on_after_a_capped_primal(monkeypatch):
     lp, optimum = _primal_test_lp()
     monkeypatch.setattr(lp_mod, "PRIMAL_MIN_S", 1e-5)
     lp.cold_s = 1e-5
-    statuses, limits = [], []
-    real_status, real_limit = lp_mod.model_status, lp_mod.set_time_limit
+    statuses = []
+    real_status = lp_mod.model_status
 
     def spy_status(h):
         statuses.append(real_status(h))
         return statuses[-1]
 
-    def spy_limit(h, seconds, **kwargs):
-        limits.append(seconds)
-        return real_limit(h, seconds, **kwargs)
-
     monkeypatch.setattr(lp_mod, "model_status", spy_status)
-    monkeypatch.setattr(lp_mod, "set_time_limit", spy_limit)
+    limits = _spy_limits(monkeypatch, lp_mod)
     assert lp.run(30.0, primal=True) == "optimal"
     assert statuses == ["time-limit", "optimal"]  # HiGHS itself stopped the primal run
     assert limits[0] == pytest.approx(1e-5) and limits[1] > 29.0

@@ -320,11 +320,12 @@ class RestrictedLP:
         took = time.perf_counter() - start
         self.h.setOptionValue("simplex_strategy", DUAL_SIMPLEX)  # HiGHS's default again
         status = model_status(self.h)
+        cut = capped and status == "time-limit"  # stopped by the cap, not the caller
         if self.cold_s is None:
             self.cold_s = took
-        elif primal and (took > self.cold_s or (status == "time-limit" and capped)):
+        elif primal and (took > self.cold_s or cut):
             self.primal_ok = False  # warm primal slower than a cold solve: stop using it
-            if status == "time-limit" and capped:  # cut at the cap: dual goes on from here
+            if cut:  # dual goes on from its basis
                 set_time_limit(self.h, None if time_limit is None
                                else max(time_limit - took, PRIMAL_MIN_S))
                 self.h.run()
