@@ -54,6 +54,7 @@ import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
 from offline_sched import build_problem, load_systems, load_workload
+from offline_sched.io.assignment import write_assignment
 from offline_sched.planner.model import plan
 from offline_sched.planner.slots import Provisioning
 src, fleet, carbon, start, out, windows, idle = sys.argv[1:8]
@@ -75,7 +76,8 @@ res = plan(p, float(sys.argv[8]), slot_s=3600, provisioning=prov, minimise="carb
            carbon=carbon, start=start, release_s=rel, deadline_s=dl,
            time_limit=float(sys.argv[9]), gap_tol=float(sys.argv[10]))
 t_plan = time.perf_counter()
-res.assignment().to_csv(out, index=False)
+sys_idx, slot = res.query_plan()  # written as `offline-sched solve` writes it (Arrow's CSV)
+write_assignment(out, p.workload.ids, sys_idx, list(p.fleet.names), slot=slot)
 t_write = time.perf_counter()
 tot = res.totals
 print(json.dumps({"classes": p.classes.n_classes, "time_classes": res.data.tclasses.n_classes,

@@ -67,3 +67,13 @@ def binding_instance(seed: int, n: int = 60, n_systems: int = 3, shares: bool = 
 
 class NoFeasibleInstance(AssertionError):
     """The drawn instance is infeasible at every window (e.g. contradictory share bounds)."""
+
+
+def options_by_cost(lp) -> tuple[np.ndarray, np.ndarray]:
+    """Each planner row's options, cheapest first (disallowed last), and how many it may use."""
+    rows, opt = lp.rows, lp.opt
+    cost = np.stack([lp.pricer.costs(np.arange(rows.n), np.full(rows.n, jj))
+                     for jj in range(opt.n)], axis=1)
+    allowed = np.stack([opt.allowed(rows, np.arange(rows.n), np.full(rows.n, jj))
+                        for jj in range(opt.n)], axis=1)
+    return np.argsort(np.where(allowed, cost, np.inf), axis=1), allowed.sum(axis=1)

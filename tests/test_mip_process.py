@@ -199,3 +199,49 @@ def test_a_plan_found_late_earns_a_longer_stall_wait(monkeypatch):
     took = time.perf_counter() - begin
     assert out.status == "stalled" and out.objective == -4.0
     assert 1.9 <= took < 20  # ~1 s to the plan, then ~1 s of wait (flat 0.2 s: ~1.2 s)
+
+
+@pytest.fixture
+def children(monkeypatch) -> list:
+    """The child processes ``solve_with_deadline`` starts, as they are started."""
+    procs: list = []
+    real_popen = mip_process.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        procs.append(real_popen(*args, **kwargs))
+        return procs[-1]
+
+    monkeypatch.setattr(mip_process.subprocess, "Popen", popen)
+    return procs
+
+
+def test_meanwhile_runs_while_the_child_solves_and_its_plans_still_count(children):
+    """The caller's own work runs once, while the child is alive (it is still starting: its
+    imports alone take longer than handing it the model), and the child's optimum still
+    arrives (it fails if ``meanwhile`` is ignored or run after the child was reaped)."""
+    rng = np.random.default_rng(3)
+    h, value, weight, cap = _knapsack_model(rng, n=10, m=3)
+    alive = []
+
+    def work() -> None:
+        alive.append(children[0].poll() is None)
+        time.sleep(0.3)
+
+    out = solve_with_deadline(from_highs(h, None, {"mip_rel_gap": 0.0}), 20.0, meanwhile=work)
+    assert alive == [True]
+    assert out.finished and out.values is not None
+    assert float(-value @ np.rint(out.values)) == pytest.approx(
+        _brute_force(value, weight, cap), abs=1e-9)
+
+
+def test_meanwhile_that_fails_leaves_no_child_running(children):
+    """An error in the caller's work propagates, and the child is killed and reaped."""
+    rng = np.random.default_rng(4)
+    h, *_ = _knapsack_model(rng, n=10, m=3)
+
+    def boom() -> None:
+        raise RuntimeError("caller failed")
+
+    with pytest.raises(RuntimeError, match="caller failed"):
+        solve_with_deadline(from_highs(h, None, {}), 20.0, meanwhile=boom)
+    assert children and children[0].poll() is not None

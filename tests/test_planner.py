@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import options_by_cost
 from scipy.optimize import LinearConstraint, milp
 from scipy.sparse import lil_matrix
 
@@ -647,12 +648,7 @@ def test_capacity_fill_moves_queries_into_room_and_keeps_capacity():
     lp = relax.solve_relaxation(data).lp
     opt, rows = data.options, data.rows
     # every class on its second-cheapest option, one replica more than it needs everywhere
-    cost = np.stack([lp.pricer.costs(np.arange(rows.n), np.full(rows.n, jj))
-                     for jj in range(opt.n)], axis=1)
-    allowed = np.stack([opt.allowed(rows, np.arange(rows.n), np.full(rows.n, jj))
-                        for jj in range(opt.n)], axis=1)
-    cost = np.where(allowed, cost, np.inf)
-    order = np.argsort(cost, axis=1)
+    order, _ = options_by_cost(lp)
     k = np.arange(rows.n)
     j = order[:, 1]  # second best everywhere: room on the best options
     c = rows.count.astype(np.int64)

@@ -42,13 +42,30 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
     shares = lp.share_lo is not None
     gf = opt.group_first[opt.group]
     new_k, new_j, new_c = [], [], []
+    # per system, the entries that could gain on one of its options at all (the gain is
+    # linear in the option's factor g: largest at its least or greatest g), by runtime there:
+    # the candidates that fit a room are then a prefix
+    by_rt, rt_sorted = [], []
+    for s_ in range(rt_all.shape[1]):  # loop over systems
+        g_s = opt.g[opt.system == s_]
+        if g_s.size == 0:
+            by_rt.append(np.zeros(0, dtype=np.int64))
+            rt_sorted.append(np.zeros(0))
+            continue
+        a_s = rows.a[k, s_]
+        best = np.minimum(a_s * g_s.min(), a_s * g_s.max()) + lp.pricer.beta * rt_all[:, s_]
+        pot = np.flatnonzero(rows.eligible[k, s_] & (cur_cost - best > -1e-9 * np.abs(cur_cost)))
+        pot = pot[np.argsort(rt_all[pot, s_], kind="stable")]
+        by_rt.append(pot)
+        rt_sorted.append(rt_all[pot, s_])
     for jj in np.argsort(busy - opt.replica_s * n_on):  # loop over options, most room first
         s = int(opt.system[jj])
         for _ in range(passes):  # loop over a few knapsack passes
             room = float(opt.replica_s[jj] * n_on[jj] - busy[jj])
             if room <= 0:
                 break
-            cand = np.flatnonzero(rt_all[:, s] <= room)
+            fit = int(np.searchsorted(rt_sorted[s], room, side="right"))
+            cand = np.sort(by_rt[s][:fit])  # those of flatnonzero(rt_all[:, s] <= room)
             kc = k[cand]
             ok = ((c[cand] > 0) & (j[cand] != jj) & rows.eligible[kc, s]
                   & (rows.first[kc] <= gf[jj]) & (gf[jj] <= rows.last[kc]))

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,8 +126,8 @@ def from_highs(h, start_values: np.ndarray | None, options: dict) -> MipModel:
                     else np.asarray(start_values, dtype=np.float64))
 
 
-def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None = None
-                        ) -> MipOutcome:
+def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None = None,
+                        meanwhile: Callable[[], object] | None = None) -> MipOutcome:
     """Solve ``model`` in a child process; kill it after ``seconds``.
 
     HiGHS gets ``seconds`` as its own time limit too, so it usually ends by itself; the kill
@@ -135,6 +136,10 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     (status ``"stalled"``): a plan found late earns a proportionally longer wait. Before the
     first plan that beats the start given (HiGHS reports the start itself as its first
     improving plan) only the deadline counts.
+
+    ``meanwhile``, if given, is called once in this process while the child solves (its
+    plans are still received and timed meanwhile); the deadline and the stall rule are
+    applied when it returns, so work that takes longer than ``seconds`` delays the kill.
 
     Returns:
         The best solution received and how the child ended.
@@ -185,6 +190,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
             proc.stdin.close()
         except BrokenPipeError:
             pass
+        if meanwhile is not None:  # the caller's own work, while the child solves
+            meanwhile()
         stalled = False
         while reader.is_alive():  # until the child ends, the deadline or a stall
             now = time.perf_counter()

@@ -1,0 +1,193 @@
+"""The large-model repair (``planner.polish``): its priced long-first start, the start filled
+while the MIP runs, the better of the two plans kept, and the capacity fill's candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import options_by_cost
+from test_planner import busy_day
+
+from offline_sched.planner import fill as fill_mod
+from offline_sched.planner import polish as polish_mod
+from offline_sched.planner import relax
+from offline_sched.planner.model import prepare
+from offline_sched.planner.slots import Provisioning
+from offline_sched.solver.mip_process import MipOutcome
+
+
+def _day(seed: int = 31, n: int = 3000, t_n: int = 3):
+    rng = np.random.default_rng(seed)
+    _, data, _ = busy_day(rng, rng.integers(1, 200, n), rng.integers(1, 100, n), t_n,
+                          limit=False)
+    rel = relax.solve_relaxation(data)
+    return data, rel.lp, rel.sol
+
+
+def _check_plan(lp, k, j, c, n_on):
+    rows, opt = lp.rows, lp.opt
+    busy = np.bincount(j, weights=c * rows.runtime[k, opt.system[j]], minlength=opt.n)
+    assert (busy <= opt.replica_s * n_on * (1 + 1e-12)).all()
+    assert (np.bincount(k, weights=c, minlength=rows.n) == rows.count).all()
+    assert opt.allowed(rows, k, j).all()
+    assert (n_on <= opt.n_hi).all() and (n_on >= opt.n_lo).all()
+
+
+def test_polish_keeps_the_better_of_the_filled_mip_plan_and_the_filled_start(monkeypatch):
+    """Both plans are filled and the one of least objective is returned: with the start's
+    value biased down it is the start (``lp+round``), biased up the MIP's (``lp+polish``);
+    it fails if either plan is kept whatever the other is worth."""
+    data, lp, sol = _day()
+    real_fill = polish_mod._fill
+    records: list[tuple] = []
+    bias = [0.0]
+
+    def biased_fill(lp_, plan, end, abs_gap):
+        out = real_fill(lp_, plan, end, abs_gap)
+        records.append(out)
+        return out[0], out[1] + (bias[0] if len(records) == 1 else 0.0), out[2]
+
+    def mip_returns_its_start(model, seconds, stall_s=None, meanwhile=None):
+        meanwhile()  # the start is filled first (records[0])
+        return MipOutcome(model.start_values, -np.inf, -np.inf, True, "optimal")
+
+    monkeypatch.setattr(polish_mod, "_fill", biased_fill)
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", mip_returns_its_start)
+    for b, want, which in ((-1e3, "lp+round", 0), (1e3, "lp+polish", 1)):
+        records.clear()
+        bias[0] = b
+        k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo,
+                                                  data.options.n_hi, None, 1e-9)
+        assert len(records) == 2 and method.startswith(want)
+        plan = records[which][0]
+        assert all(np.array_equal(a, b_) for a, b_ in zip((k, j, c, n_on), plan, strict=True))
+        _check_plan(lp, k, j, c, n_on)
+
+
+def test_polish_without_a_mip_plan_returns_the_start_filled_meanwhile(monkeypatch):
+    """A MIP child that reports nothing (killed at once): the plan is the greedy start filled
+    while it ran — feasible, every query once — not an error."""
+    data, lp, sol = _day(seed=5)
+    calls = []
+
+    def no_plan(model, seconds, stall_s=None, meanwhile=None):
+        assert meanwhile is not None
+        meanwhile()
+        calls.append(seconds)
+        return MipOutcome(None, np.inf, -np.inf, False, "killed")
+
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", no_plan)
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9)
+    assert calls and method.startswith("lp+round")
+    _check_plan(lp, k, j, c, n_on)
+
+
+def test_the_priced_start_places_the_longest_left_overs_first_where_they_cost_least(
+        monkeypatch):
+    """Replaying the priced greedy's placements: rows in order of their fastest runtime,
+    longest first, and each query on the option of least cost at the LP's prices among
+    those it fits (switching a replica on at its cost)."""
+    data, lp, sol = _day(seed=8, t_n=6)
+    rows, opt = lp.rows, lp.opt
+    got = {}
+    real = polish_mod._greedy
+
+    def spy(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=None):
+        out = real(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=prices)
+        if prices is not None and "args" not in got:
+            got["args"] = (ck, cj, x0, base_load, n_start, n_hi)
+            got["out"] = out
+        return out
+
+    monkeypatch.setattr(polish_mod, "_greedy", spy)
+    polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
+    ck, cj, x0, base_load, n_start, n_hi = got["args"]
+    _, pairs, _ = got["out"]
+    assert len(pairs) >= 4  # the day leaves several queries over
+    fastest = np.where(rows.eligible, rows.runtime, np.inf).min(axis=1)[pairs[:, 0]]
+    assert (np.diff(fastest) <= 1e-12).all()
+    x = np.floor(x0 + polish_mod.FRACTION_TOL)
+    busy = base_load + np.bincount(cj, weights=x * rows.runtime[ck, opt.system[cj]],
+                                   minlength=opt.n)
+    n_on = np.maximum(n_start, np.ceil(busy / opt.replica_s - 1e-9))
+    js = np.arange(opt.n)
+    for kk, pick in pairs:  # replay each placement against an independent price
+        r = rows.runtime[kk, opt.system]
+        need = np.ceil((busy + r) / opt.replica_s - 1e-9)
+        priced = (rows.a[kk, opt.system] * opt.g + r * (lp.pricer.beta + sol.mu)
+                  + sol.nu[opt.system] + np.maximum(need - n_on, 0) * opt.cost_n)
+        ok = opt.allowed(rows, np.full(opt.n, kk), js) & (need <= n_hi)
+        assert priced[pick] <= priced[ok].min() + 1e-12 * abs(priced[ok].min())
+        busy[pick] += r[pick]
+        n_on[pick] = max(n_on[pick], need[pick])
+
+
+def _fill_by_scan(lp, k, j, c, n_on, passes=fill_mod.FILL_PASSES):
+    """The capacity fill with its candidates found by a scan of every entry (reference)."""
+    rows, opt = lp.rows, lp.opt
+    c = c.astype(np.int64).copy()
+    rt_all = rows.runtime[k]
+    busy = np.bincount(j, weights=c * rt_all[np.arange(k.size), opt.system[j]],
+                       minlength=opt.n)
+    cur_cost = lp.pricer.costs(k, j)
+    gf = opt.group_first[opt.group]
+    moves = []
+    for jj in np.argsort(busy - opt.replica_s * n_on):
+        s = int(opt.system[jj])
+        for _ in range(passes):
+            room = float(opt.replica_s[jj] * n_on[jj] - busy[jj])
+            if room <= 0:
+                break
+            cand = np.flatnonzero(rt_all[:, s] <= room)
+            kc = k[cand]
+            ok = ((c[cand] > 0) & (j[cand] != jj) & rows.eligible[kc, s]
+                  & (rows.first[kc] <= gf[jj]) & (gf[jj] <= rows.last[kc]))
+            cand = cand[ok]
+            gain = cur_cost[cand] - (rows.a[k[cand], s] * opt.g[jj]
+                                     + lp.pricer.beta * rt_all[cand, s])
+            cand, gain = cand[gain > 0], gain[gain > 0]
+            if cand.size == 0:
+                break
+            r = np.maximum(rt_all[cand, s], 1e-12)
+            order = np.argsort(-gain / r, kind="stable")
+            cand, r = cand[order], r[order]
+            n_fit = np.minimum(c[cand], np.floor(room / r))
+            m = np.where(np.cumsum(n_fit * r) <= room * (1 + 1e-12), n_fit, 0).astype(np.int64)
+            if not m.any():
+                break
+            e, mm = cand[m > 0], m[m > 0]
+            c[e] -= mm
+            np.subtract.at(busy, j[e], mm * rt_all[e, opt.system[j[e]]])
+            busy[jj] += float(mm @ r[m > 0])
+            moves.append((k[e], np.full(e.size, jj), mm))
+    return c, moves
+
+
+def test_fill_candidates_are_those_a_scan_of_every_entry_finds():
+    """The fill looks only at the entries that could gain on a system at all, by runtime
+    there; on a day whose energies include more idle than some queries use (negative
+    per-query terms, so the gain is largest at the *greatest* carbon factor), every class on
+    its second-cheapest option, it moves the same queries as a scan of every entry."""
+    rng = np.random.default_rng(44)
+    p, data, _ = busy_day(rng, rng.integers(1, 200, 2000), rng.integers(1, 100, 2000), 3,
+                          limit=False)
+    data = prepare(p, 0.5, slot_s=data.grid.slot_s, minimise="carbon",
+                   carbon=rng.uniform(50, 300, 3),
+                   provisioning=[Provisioning(idle_power_w=300.0, energy_includes_idle=True)] * 2)
+    assert (data.rows.a < 0).any() and (data.rows.a > 0).any()
+    lp = relax.solve_relaxation(data).lp
+    rows, opt = data.rows, data.options
+    order, n_allowed = options_by_cost(lp)
+    k = np.arange(rows.n)
+    j = order[k, np.minimum(1, n_allowed - 1)]  # every class on its second-cheapest option
+    c = rows.count.astype(np.int64)
+    busy = np.bincount(j, weights=c * rows.runtime[k, opt.system[j]], minlength=opt.n)
+    n_on = np.ceil(busy / opt.replica_s).astype(np.int64) + 1
+    k2, j2, c2, n2 = fill_mod.fill_room(lp, k, j, c, n_on, passes=2)
+    c_ref, moves = _fill_by_scan(lp, k, j, c, n_on, passes=2)
+    assert moves
+    ref = (np.r_[k, *[m[0] for m in moves]], np.r_[j, *[m[1] for m in moves]],
+           np.r_[c_ref, *[m[2] for m in moves]])
+    nz = ref[2] > 0
+    assert np.array_equal(k2, ref[0][nz]) and np.array_equal(j2, ref[1][nz])
+    assert np.array_equal(c2, ref[2][nz])
