@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -160,17 +161,20 @@ def test_the_child_starts_without_the_package(monkeypatch, tmp_path):
     assert seen.read_text() == ""
 
 
+def _echo_model(h):
+    """The stalling child's one plan made the model's start (cost · start = -3)."""
+    return replace(from_highs(h, None, {}), cost=np.array([-1.0, -5.0, -2.0, -5.0, -5.0]),
+                   start_values=np.array([1.0, 0.0, 1.0, 0.0, 0.0]))
+
+
 def test_the_start_echoed_back_does_not_start_the_stall_clock(monkeypatch):
     """HiGHS reports the start it was given as its first improving plan; a child that sends
     only that (objective = cost · start) and then searches on is not stopped by the stall
     rule, only by the deadline (the stall counts from the first plan that beats the start)."""
-    from dataclasses import replace
-
     monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", STALLING_CHILD))
     rng = np.random.default_rng(0)
     h, *_ = _knapsack_model(rng, n=5, m=2)
-    echo = replace(from_highs(h, None, {}), cost=np.array([-1.0, -5.0, -2.0, -5.0, -5.0]),
-                   start_values=np.array([1.0, 0.0, 1.0, 0.0, 0.0]))  # cost · start = -3
+    echo = _echo_model(h)
     begin = time.perf_counter()
     out = solve_with_deadline(echo, 1.5, stall_s=0.2)
     assert time.perf_counter() - begin >= 1.5  # not stopped 0.2 s after the echo
@@ -245,3 +249,22 @@ def test_meanwhile_that_fails_leaves_no_child_running(children):
     with pytest.raises(RuntimeError, match="caller failed"):
         solve_with_deadline(from_highs(h, None, {}), 20.0, meanwhile=boom)
     assert children and children[0].poll() is not None
+
+
+def test_no_better_plan_within_first_plan_s_stops_the_child(monkeypatch):
+    """Only the echo of the start within ``first_plan_s``: stopped then (status stalled, the
+    start kept), not at the deadline; a plan that beats the start in time lifts the rule
+    (the stall rule then applies)."""
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", STALLING_CHILD))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+    echo = _echo_model(h)
+    begin = time.perf_counter()
+    out = solve_with_deadline(echo, 30.0, stall_s=0.2, first_plan_s=0.5)
+    took = time.perf_counter() - begin
+    assert 0.5 <= took < 10 and out.status == "stalled" and out.objective == -3.0
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", LATE_PLAN_CHILD))
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 30.0, stall_s=0.2, first_plan_s=5.0)
+    took = time.perf_counter() - begin
+    assert 1.0 <= took < 10 and out.status == "stalled" and out.objective == -4.0

@@ -46,7 +46,7 @@ def test_polish_keeps_the_better_of_the_filled_mip_plan_and_the_filled_start(mon
         records.append(out)
         return out[0], out[1] + (bias[0] if len(records) == 1 else 0.0), out[2]
 
-    def mip_returns_its_start(model, seconds, stall_s=None, meanwhile=None):
+    def mip_returns_its_start(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
         meanwhile()  # the start is filled first (records[0])
         return MipOutcome(model.start_values, -np.inf, -np.inf, True, "optimal")
 
@@ -64,21 +64,21 @@ def test_polish_keeps_the_better_of_the_filled_mip_plan_and_the_filled_start(mon
 
 
 def test_polish_without_a_mip_plan_returns_the_start_filled_meanwhile(monkeypatch):
-    """A MIP child that reports nothing (killed at once): the plan is the greedy start filled
-    while it ran — feasible, every query once — not an error."""
+    """A MIP child that reports nothing (stopped when no better plan came in time): the plan
+    is the greedy start filled while it ran — feasible, every query once — not an error."""
     data, lp, sol = _day(seed=5)
     calls = []
 
-    def no_plan(model, seconds, stall_s=None, meanwhile=None):
+    def no_plan(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
         assert meanwhile is not None
         meanwhile()
-        calls.append(seconds)
+        calls.append(first_plan_s)
         return MipOutcome(None, np.inf, -np.inf, False, "killed")
 
     monkeypatch.setattr(polish_mod, "solve_with_deadline", no_plan)
     k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
                                               None, 1e-9)
-    assert calls and method.startswith("lp+round")
+    assert calls == [polish_mod.MIP_FIRST_PLAN_S] and method.startswith("lp+round")
     _check_plan(lp, k, j, c, n_on)
 
 

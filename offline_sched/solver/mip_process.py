@@ -127,7 +127,8 @@ def from_highs(h, start_values: np.ndarray | None, options: dict) -> MipModel:
 
 
 def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None = None,
-                        meanwhile: Callable[[], object] | None = None) -> MipOutcome:
+                        meanwhile: Callable[[], object] | None = None,
+                        first_plan_s: float | None = None) -> MipOutcome:
     """Solve ``model`` in a child process; kill it after ``seconds``.
 
     HiGHS gets ``seconds`` as its own time limit too, so it usually ends by itself; the kill
@@ -137,8 +138,11 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     first plan that beats the start given (HiGHS reports the start itself as its first
     improving plan) only the deadline counts.
 
+    With ``first_plan_s``, the child is also killed (status ``"stalled"``) when no plan
+    beating the start has come within that many seconds.
+
     ``meanwhile``, if given, is called once in this process while the child solves (its
-    plans are still received and timed meanwhile); the deadline and the stall rule are
+    plans are still received and timed meanwhile); the deadline and the stall rules are
     applied when it returns, so work that takes longer than ``seconds`` delays the kill.
 
     Returns:
@@ -200,6 +204,9 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
             if stall_s is not None and last_plan \
                     and now - last_plan[0] >= max(stall_s, last_plan[0] - begun):
                 stalled = True
+                break
+            if first_plan_s is not None and not last_plan and now - begun >= first_plan_s:
+                stalled = True  # nothing better than the start so far
                 break
             reader.join(min(0.05, deadline + GRACE_S - now))
         killed = reader.is_alive() or proc.poll() is None
