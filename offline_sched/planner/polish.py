@@ -280,11 +280,12 @@ def _make_room(lp: RestrictedLP, k: int, allowed: np.ndarray, ck: np.ndarray, cj
 
 LONG_FIRST = True
 """Start the repair MIP from the long-first greedy at the LP's prices (``_greedy`` with
-``prices``), and fill that start while the MIP runs: the plan kept is the better of the
-MIP's plan filled and the start filled. Measured (2026-12-03, eight captured fine-LP
-solutions of the 10^6-query benchmark): the start filled loses 0.106 of the objective
-(2.1e-5) where the cheapest-first greedy filled lost 0.214; with the MIP the losses were
-0.031–0.106 (median 0.106) against 0.035–0.248 (median 0.214)."""
+``prices``; False: the cheapest-first greedy, in row order, at true costs). Either start is
+filled while the MIP runs, and the plan kept is the better of the MIP's plan filled and the
+start filled. Measured (2026-12-03, eight captured fine-LP solutions of the 10^6-query
+benchmark): the long-first start filled loses 0.106 of the objective (gap 2.3e-5) where the
+cheapest-first one lost 0.214; with the MIP (and before the start was kept when better) the
+losses were 0.031–0.106 (median 0.106) against 0.035–0.248 (median 0.214)."""
 WIDEN_MAX = 512
 """Most widening of the open rows per option when the greedy start finds no room (×8 steps)."""
 
