@@ -275,22 +275,31 @@ def test_window_rule():
         time_classes(np.zeros(1, dtype=np.int64), ["q0"], grid, [100.0], [1100.0])
 
 
-def test_pricer_matches_brute_force():
-    """Envelope pricing = the minimum over every allowed (row, option) pair, priced densely."""
-    from offline_sched.planner.pricing import Pricer
+@pytest.mark.parametrize("seed,n,n_slots,windows", [(14, 300, 6, True), (15, 3000, 12, False)])
+def test_pricer_matches_brute_force(seed, n, n_slots, windows):
+    """Envelope pricing = the minimum over every allowed (row, option) pair, priced densely:
+    many small windows at a price signal; one window of many rows at a carbon signal, with
+    capacity prices large enough that the best slot changes within the rows (several lines
+    of each envelope hold rows)."""
+    from offline_sched.planner.pricing import Pricer, lower_envelope
 
-    inst = instance(14, n=300, n_systems=3, n_slots=6)
+    inst = instance(seed, n=n, n_systems=3, n_slots=n_slots)
     p, rng = inst["problem"], inst["rng"]
     t_n, length = inst["n_slots"], inst["slot_s"]
     a = rng.integers(0, t_n, p.n_queries)
     b = np.minimum(a + rng.integers(1, t_n + 1, p.n_queries), t_n)
-    data = prepare(p, 0.6, slot_s=length, minimise="cost", price=rng.uniform(-0.2, 0.3, t_n),
-                   release_s=a * length, deadline_s=b * length,
-                   provisioning=[Provisioning(idle_power_w=5.0, energy_includes_idle=True)] * 3)
+    prov = [Provisioning(idle_power_w=5.0, energy_includes_idle=True)] * 3
+    if windows:
+        data = prepare(p, 0.6, slot_s=length, minimise="cost",
+                       price=rng.uniform(-0.2, 0.3, t_n), release_s=a * length,
+                       deadline_s=b * length, provisioning=prov)
+    else:
+        data = prepare(p, 0.6, slot_s=length, minimise="carbon",
+                       carbon=rng.uniform(80, 400, t_n), provisioning=prov)
     rows, opt = data.rows, data.options
     pricer = Pricer(rows, opt, data.beta)
     for _ in range(3):
-        mu = rng.uniform(0, 2e-3, opt.n) * (rng.random(opt.n) < 0.7)
+        mu = rng.uniform(0, 2e-3 if windows else data.beta, opt.n) * (rng.random(opt.n) < 0.7)
         nu = rng.uniform(-0.05, 0.05, p.n_systems)
         got = pricer.price(mu, nu, margin=True)
         k = np.repeat(np.arange(rows.n), opt.n)
@@ -304,6 +313,39 @@ def test_pricer_matches_brute_force():
         picked = dense[np.arange(rows.n), got.option]
         np.testing.assert_allclose(picked, dense.min(axis=1), rtol=1e-12, atol=1e-15)
         assert (got.margin >= 0).all()
+        # the margin is at most the gap to the best other system (it is the nearer of that
+        # and the neighbouring lines of its own envelope)
+        best = dense.min(axis=1)
+        own = opt.system[got.option]
+        other = np.where(opt.system[None, :] != own[:, None], dense, np.inf).min(axis=1)
+        fin = np.isfinite(other)
+        assert fin.any()
+        assert (got.margin[fin] <= (other - best)[fin] + 1e-9 * np.abs(best[fin]) + 1e-15).all()
+        m = data.beta + mu  # each row's line and its envelope neighbours, by definition:
+        for sys_ in range(p.n_systems):  # a search of every row's rho among the breaks
+            got_opt, left, right = pricer._envelope_options(sys_, m, True)
+            _, rho, _, _, present, bounds = pricer.by_system[sys_]
+            for w, lo, hi in zip(present, bounds[:-1], bounds[1:], strict=True):
+                js = sys_ * opt.n_groups + pricer.window_groups[w]
+                lines, breaks = lower_envelope(opt.g[js], m[js])
+                on = js[lines]
+                pos = np.searchsorted(breaks, rho[lo:hi], side="right")
+                assert np.array_equal(got_opt[lo:hi], on[pos])
+                top = lines.size - 1
+                assert np.array_equal(left[lo:hi], np.where(pos > 0, on[np.maximum(pos - 1, 0)],
+                                                            -1))
+                assert np.array_equal(right[lo:hi], np.where(pos < top,
+                                                             on[np.minimum(pos + 1, top)], -1))
+        plain = pricer.price(mu, nu)  # without margins: the same choice
+        np.testing.assert_array_equal(plain.option, got.option)
+        np.testing.assert_array_equal(plain.value, got.value)
+        per = pricer.per_system(mu, nu)
+        for sys_ in range(p.n_systems):  # each system's best option, densely
+            on_s = np.where(opt.system[None, :] == sys_, dense, np.inf)
+            has = np.isfinite(on_s.min(axis=1))
+            assert ((per[:, sys_] >= 0) == has).all()
+            np.testing.assert_allclose(on_s[has, per[has, sys_]], on_s[has].min(axis=1),
+                                       rtol=1e-12, atol=1e-15)
 
 
 def test_one_slot_reproduces_todays_schedule_and_objective():

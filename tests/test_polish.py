@@ -191,3 +191,26 @@ def test_fill_candidates_are_those_a_scan_of_every_entry_finds():
     nz = ref[2] > 0
     assert np.array_equal(k2, ref[0][nz]) and np.array_equal(j2, ref[1][nz])
     assert np.array_equal(c2, ref[2][nz])
+
+
+def _taken(order, c, r, room):
+    """What the fill's knapsack takes in this order: the prefix whose loads fit the room."""
+    n_fit = np.minimum(c[order], np.floor(room / r[order]))
+    keep = np.cumsum(n_fit * r[order]) <= room * (1 + 1e-12)
+    return order[keep], n_fit[keep]
+
+
+def test_densest_first_gives_the_knapsack_the_same_prefix_as_a_full_sort():
+    """Partial sorting (the densest few hundred, ties included) hands the knapsack the same
+    prefix as a stable sort of every candidate — many tied densities, rooms small and large."""
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        n = int(rng.integers(1, 3000))
+        density = rng.choice(rng.uniform(0, 1, int(rng.integers(1, 40))), n)  # many ties
+        room = float(rng.uniform(1, 2000))
+        r = rng.uniform(0.01, 1, n) * room * 10 ** rng.uniform(-4, 0)  # many fit, or few
+        c = rng.integers(1, 4, n)
+
+        want = _taken(np.argsort(-density, kind="stable"), c, r, room)
+        got = _taken(fill_mod._densest_first(density, r, room), c, r, room)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])

@@ -45,6 +45,7 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
     # per system, the entries that could gain on one of its options at all (the gain is
     # linear in the option's factor g: largest at its least or greatest g), by runtime there:
     # the candidates that fit a room are then a prefix
+    a_k, first_k, last_k = rows.a[k], rows.first[k], rows.last[k]
     by_rt, rt_sorted = [], []
     for s_ in range(rt_all.shape[1]):  # loop over systems
         g_s = opt.g[opt.system == s_]
@@ -52,7 +53,7 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
             by_rt.append(np.zeros(0, dtype=np.int64))
             rt_sorted.append(np.zeros(0))
             continue
-        a_s = rows.a[k, s_]
+        a_s = a_k[:, s_]
         best = np.minimum(a_s * g_s.min(), a_s * g_s.max()) + lp.pricer.beta * rt_all[:, s_]
         pot = np.flatnonzero(rows.eligible[k, s_] & (cur_cost - best > -1e-9 * np.abs(cur_cost)))
         pot = pot[np.argsort(rt_all[pot, s_], kind="stable")]
@@ -66,14 +67,12 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
                 break
             fit = int(np.searchsorted(rt_sorted[s], room, side="right"))
             cand = np.sort(by_rt[s][:fit])  # those of flatnonzero(rt_all[:, s] <= room)
-            kc = k[cand]
-            ok = ((c[cand] > 0) & (j[cand] != jj) & rows.eligible[kc, s]
-                  & (rows.first[kc] <= gf[jj]) & (gf[jj] <= rows.last[kc]))
+            ok = ((c[cand] > 0) & (j[cand] != jj)  # eligible on s: all of by_rt[s] are
+                  & (first_k[cand] <= gf[jj]) & (gf[jj] <= last_k[cand]))
             if shares:
                 ok &= opt.system[j[cand]] == s
             cand = cand[ok]
-            gain = cur_cost[cand] - (rows.a[k[cand], s] * opt.g[jj]
-                                     + lp.pricer.beta * rt_all[cand, s])
+            gain = cur_cost[cand] - (a_k[cand, s] * opt.g[jj] + lp.pricer.beta * rt_all[cand, s])
             good = gain > 0
             cand, gain = cand[good], gain[good]
             if cand.size == 0:
@@ -83,7 +82,7 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
             if cand.size > FILL_CANDIDATES:  # the densest that could fill the room at all
                 top = np.argpartition(-density, FILL_CANDIDATES - 1)[:FILL_CANDIDATES]
                 cand, r, density = cand[top], r[top], density[top]
-            order = np.argsort(-density, kind="stable")
+            order = _densest_first(density, r, room)
             cand, r = cand[order], r[order]
             n_fit = np.minimum(c[cand], np.floor(room / r))
             load = np.cumsum(n_fit * r)
@@ -106,3 +105,25 @@ def fill_room(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray, n_o
     n_on = np.where(opt.cost_n > 0, np.minimum(n_on, need), n_on).astype(np.int64)
     nz = c > 0
     return k[nz], j[nz], c[nz], n_on
+
+
+SORT_HEAD = 256
+"""Candidates sorted per knapsack pass before the rest is looked at (see :func:`_densest_first`)."""
+
+
+def _densest_first(density: np.ndarray, r: np.ndarray, room: float) -> np.ndarray:
+    """Indices by density, highest first (ties in index order), as far as the knapsack reads.
+
+    The knapsack takes the longest prefix whose loads (at least one query each: every
+    candidate fits the room) sum to at most ``room``; this sorts only the :data:`SORT_HEAD`
+    densest (and every one tied with the last of them) when their runtimes already pass
+    ``room``: the same prefix as a stable sort of all.
+    """
+    if density.size <= SORT_HEAD:
+        return np.argsort(-density, kind="stable")
+    cut = -np.partition(-density, SORT_HEAD - 1)[SORT_HEAD - 1]
+    head = np.flatnonzero(density >= cut)  # in index order
+    head = head[np.argsort(-density[head], kind="stable")]
+    if r[head].sum() > room * (1 + 1e-12):  # each takes at least one query: past the room
+        return head
+    return np.argsort(-density, kind="stable")

@@ -28,6 +28,7 @@ import numpy as np
 from .data import Options, Rows
 
 TINY_RUNTIME = 1e-300
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 def lower_envelope(slope: np.ndarray, intercept: np.ndarray
@@ -120,21 +121,23 @@ class Pricer:
         idx, rho, _, _, present, bounds = self.by_system[s]
         n_g = self.opt.n_groups
         opt = np.empty(idx.size, dtype=np.int64)
-        left = np.full(idx.size, -1, dtype=np.int64)
-        right = np.full(idx.size, -1, dtype=np.int64)
+        left = np.full(idx.size, -1, dtype=np.int64) if want_neighbours else _NO_ROWS
+        right = np.full(idx.size, -1, dtype=np.int64) if want_neighbours else _NO_ROWS
         for w, lo, hi in zip(present, bounds[:-1], bounds[1:], strict=True):  # windows only
             js = s * n_g + self.window_groups[w]
             lines, breaks = lower_envelope(self.opt.g[js], m[js])
             if lines.size == 1:
                 opt[lo:hi] = js[lines[0]]
                 continue
-            pos = np.searchsorted(breaks, rho[lo:hi], side="right")
+            # rho is sorted within the window: line i holds the rows from the first whose rho
+            # reaches breaks[i - 1] (searchsorted(breaks, rho, "right") == i) to the next
+            cuts = np.searchsorted(rho[lo:hi], breaks, side="left")
+            runs = np.diff(np.r_[0, cuts, hi - lo])
             on = js[lines]
-            opt[lo:hi] = on[pos]
+            opt[lo:hi] = np.repeat(on, runs)
             if want_neighbours:
-                top = len(lines) - 1
-                left[lo:hi] = np.where(pos > 0, on[np.maximum(pos - 1, 0)], -1)
-                right[lo:hi] = np.where(pos < top, on[np.minimum(pos + 1, top)], -1)
+                left[lo:hi] = np.repeat(np.r_[-1, on[:-1]], runs)
+                right[lo:hi] = np.repeat(np.r_[on[1:], -1], runs)
         return opt, left, right
 
     def price(self, mu: np.ndarray, nu: np.ndarray, margin: bool = False) -> Priced:
