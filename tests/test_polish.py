@@ -3,10 +3,16 @@ while the MIP runs, the better of the two plans kept, and the capacity fill's ca
 
 from __future__ import annotations
 
-import numpy as np
-from helpers import options_by_cost
-from test_planner import busy_day
+from dataclasses import replace
 
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import options_by_cost
+from test_planner import busy_day, feasible_slot, make_fleet, raw_costs
+
+from offline_sched import build_problem, load_workload
+from offline_sched.fleet import Fleet
 from offline_sched.planner import fill as fill_mod
 from offline_sched.planner import polish as polish_mod
 from offline_sched.planner import relax
@@ -21,6 +27,13 @@ def _day(seed: int = 31, n: int = 3000, t_n: int = 3):
                           limit=False)
     rel = relax.solve_relaxation(data)
     return data, rel.lp, rel.sol
+
+
+def _mip_returns_its_start(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
+    """A stand-in MIP: the start is filled meanwhile, then its start comes back as a plan
+    that beats it (so the MIP's plan is filled and compared too)."""
+    meanwhile()
+    return MipOutcome(model.start_values, -np.inf, -np.inf, True, "optimal")
 
 
 def _check_plan(lp, k, j, c, n_on):
@@ -46,12 +59,8 @@ def test_polish_keeps_the_better_of_the_filled_mip_plan_and_the_filled_start(mon
         records.append(out)
         return out[0], out[1] + (bias[0] if len(records) == 1 else 0.0), out[2]
 
-    def mip_returns_its_start(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
-        meanwhile()  # the start is filled first (records[0])
-        return MipOutcome(model.start_values, -np.inf, -np.inf, True, "optimal")
-
     monkeypatch.setattr(polish_mod, "_fill", biased_fill)
-    monkeypatch.setattr(polish_mod, "solve_with_deadline", mip_returns_its_start)
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", _mip_returns_its_start)
     for b, want, which in ((-1e3, "lp+round", 0), (1e3, "lp+polish", 1)):
         records.clear()
         bias[0] = b
@@ -92,8 +101,8 @@ def test_the_priced_start_places_the_longest_left_overs_first_where_they_cost_le
     got = {}
     real = polish_mod._greedy
 
-    def spy(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=None):
-        out = real(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=prices)
+    def spy(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=None, **kw):
+        out = real(lp_, open_rows, ck, cj, x0, base_load, n_start, n_hi, prices=prices, **kw)
         if prices is not None and "args" not in got:
             got["args"] = (ck, cj, x0, base_load, n_start, n_hi)
             got["out"] = out
@@ -163,18 +172,28 @@ def _fill_by_scan(lp, k, j, c, n_on, passes=fill_mod.FILL_PASSES):
     return c, moves
 
 
-def test_fill_candidates_are_those_a_scan_of_every_entry_finds():
+@pytest.mark.parametrize("limit,windows", [(False, False), (True, True)])
+def test_fill_candidates_are_those_a_scan_of_every_entry_finds(limit, windows):
     """The fill looks only at the entries that could gain on a system at all, by runtime
     there; on a day whose energies include more idle than some queries use (negative
     per-query terms, so the gain is largest at the *greatest* carbon factor), every class on
-    its second-cheapest option, it moves the same queries as a scan of every entry."""
+    its second-cheapest option, it moves the same queries as a scan of every entry — also
+    with token limits (entries a system may not take) and release/deadline windows (time
+    classes of one token class: equal runtimes and gains, so the order of ties counts)."""
     rng = np.random.default_rng(44)
-    p, data, _ = busy_day(rng, rng.integers(1, 200, 2000), rng.integers(1, 100, 2000), 3,
-                          limit=False)
-    data = prepare(p, 0.5, slot_s=data.grid.slot_s, minimise="carbon",
-                   carbon=rng.uniform(50, 300, 3),
+    n, t_n = 2000, 3
+    p, data, _ = busy_day(rng, rng.integers(1, 200, n), rng.integers(1, 100, n), t_n,
+                          limit=limit)
+    slot = data.grid.slot_s
+    a = rng.integers(0, t_n, n)
+    data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
+                   release_s=a * slot if windows else None,
+                   deadline_s=np.minimum(a + rng.integers(1, t_n + 1, n), t_n) * slot
+                   if windows else None,
                    provisioning=[Provisioning(idle_power_w=300.0, energy_includes_idle=True)] * 2)
     assert (data.rows.a < 0).any() and (data.rows.a > 0).any()
+    if limit:
+        assert not data.rows.eligible.all()
     lp = relax.solve_relaxation(data).lp
     rows, opt = data.rows, data.options
     order, n_allowed = options_by_cost(lp)
@@ -214,3 +233,65 @@ def test_densest_first_gives_the_knapsack_the_same_prefix_as_a_full_sort():
         want = _taken(np.argsort(-density, kind="stable"), c, r, room)
         got = _taken(fill_mod._densest_first(density, r, room), c, r, room)
         assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
+def test_no_child_process_still_gives_the_filled_start(monkeypatch):
+    """Where no child process can start, the MIP has no plan: the greedy start, filled, is
+    the plan (with the warning), not a SolverError."""
+    from offline_sched.solver import mip_process
+
+    data, lp, sol = _day(seed=5)
+
+    def no_process(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(mip_process.subprocess, "Popen", no_process)
+    with pytest.warns(RuntimeWarning, match="could not start a child process"):
+        k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo,
+                                                  data.options.n_hi, None, 1e-9)
+    assert method.startswith("lp+round")
+    _check_plan(lp, k, j, c, n_on)
+
+
+def _share_day(seed: int, max_share: tuple[float, float], n: int = 3000, t_n: int = 3):
+    """busy_day's two systems with share bounds (at most ``max_share`` of the queries each)."""
+    rng = np.random.default_rng(seed)
+    tin, tout = rng.integers(1, 200, n), rng.integers(1, 100, n)
+    fleet, raw = make_fleet(rng, 2, 1.0, limit=False)
+    _, r, ok = raw_costs(raw, tin, tout)
+    slot = feasible_slot(raw, r, ok, t_n, 0.9)
+    fleet = Fleet(tuple(replace(s, window_s=slot * t_n, max_share=max_share[i])
+                        for i, s in enumerate(fleet)))
+    p = build_problem(load_workload(pd.DataFrame({"input_tokens": tin, "output_tokens": tout})),
+                      fleet)
+    data = prepare(p, 0.5, slot_s=slot, minimise="carbon", carbon=rng.uniform(50, 300, t_n),
+                   provisioning=[Provisioning(idle_power_w=20.0)] * 2)
+    rel = relax.solve_relaxation(data)
+    return data, rel.lp, rel.sol
+
+
+def test_the_start_keeps_share_bounds_and_one_outside_them_does_not_win(monkeypatch):
+    """Share bounds: the greedy start places left-overs only where a system has share room,
+    and a start outside the bounds never replaces the MIP's plan (a plan 1 query over the
+    bound was kept before, being cheaper for breaking it)."""
+    data, lp, sol = _share_day(1, (1.0, 0.5))
+    k, j, c, n_on, _ = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi, None,
+                                         1e-9)
+    per = np.bincount(lp.opt.system[j], weights=c, minlength=2)
+    assert (per >= lp.share_lo - 1e-9).all() and (per <= lp.share_hi + 1e-9).all()
+    _check_plan(lp, k, j, c, n_on)
+    # a start taken to break the bounds loses to the MIP's plan, however cheap it looks
+    real_fill = polish_mod._fill
+    calls = []
+
+    def cheap_start(lp_, plan, end, abs_gap):
+        out = real_fill(lp_, plan, end, abs_gap)
+        calls.append(out)
+        return out[0], out[1] - (1e3 if len(calls) == 1 else 0.0), out[2]
+
+    monkeypatch.setattr(polish_mod, "_within_shares", lambda *a: False)
+    monkeypatch.setattr(polish_mod, "_fill", cheap_start)
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", _mip_returns_its_start)
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9)
+    assert len(calls) == 2 and method.startswith("lp+polish")

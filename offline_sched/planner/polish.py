@@ -51,7 +51,8 @@ On eight captured fine-LP solutions of the 10^6 benchmark (2026-12-03) its bette
 came from the feasibility jump 0.27–0.45 s after the child started, or not at all within
 its 3 s (HiGHS's root cut separation runs 7.5 s there, its sub-MIP plans came at 13 s)."""
 FILL_ROUNDS = 8
-"""Rounds of :func:`fill_room` after the repair MIP (each over every option)."""
+"""Most rounds of :func:`fill_room` on each plan filled (the greedy start, while the repair
+MIP runs, and the MIP's plan after it), each over every option."""
 FILL_MIN_GAIN = 0.01
 """Fill rounds stop after one that gains less than this share of the MIP's gap tolerance
 (measured on the 10^6 benchmark: the third round gained 2e-5 of a 2.5e-3 tolerance, the
@@ -60,7 +61,8 @@ COLUMNS_PER_ROW = 12
 """Options of least reduced cost an open row may move to."""
 FRACTION_TOL = 1e-6
 POLISH_TIME_S = 3.0
-"""Most seconds for the repair MIP (at most half the time left; the fill rounds follow)."""
+"""Most seconds for the repair MIP (at most half the time left; the start's fill rounds run
+meanwhile, the MIP plan's after)."""
 MIP_STALL_S = 0.3
 """The repair MIP is stopped once no plan better than its start has come for this long and
 for as long as the last one took to find
@@ -161,7 +163,8 @@ def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.
 
 def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndarray,
             x0: np.ndarray, base_load: np.ndarray, n_start: np.ndarray, n_hi: np.ndarray,
-            prices: tuple[np.ndarray, np.ndarray] | None = None
+            prices: tuple[np.ndarray, np.ndarray] | None = None,
+            base_count: np.ndarray | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Floor the open rows' LP values, then place each left-over query where it costs least.
 
@@ -169,7 +172,9 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     With ``prices`` (the LP's capacity and share prices μ, ν), the longest left-over queries
     (by their fastest allowed runtime) are placed first and each goes where it costs least
     *at those prices*: a query does not take the room on a scarce option that a query worth
-    more there needs (see :data:`LONG_FIRST`).
+    more there needs (see :data:`LONG_FIRST`). With share bounds and ``base_count`` (the
+    kept rows' queries per system), a left-over goes to a system below its least share if
+    it may, else to one below its most (where none is, anywhere allowed: the caller checks).
 
     Returns:
         ``(x on the candidate columns, (k, j) of the extra columns used, N)``, or None when
@@ -189,17 +194,25 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     left[open_rows] = rows.count[open_rows] - placed[open_rows]
     js = np.arange(opt.n)
     added: list[tuple[int, int]] = []
+    shares = base_count is not None and lp.share_lo is not None and lp.share_hi is not None
+    count = None if base_count is None else \
+        base_count + np.bincount(opt.system[cj], weights=x, minlength=base_count.size)
     todo = np.flatnonzero(left > 0.5)
     if prices is not None:  # longest first (each row's fastest allowed runtime)
         fastest = np.where(rows.eligible[todo], rows.runtime[todo], np.inf).min(axis=1)
         todo = todo[np.argsort(-fastest, kind="stable")]
     for kk in todo:  # loop over the rows with left-overs
         kv = np.full(opt.n, kk)
-        allowed = opt.allowed(rows, kv, js)
+        allowed = allowed_all = opt.allowed(rows, kv, js)
         r_k = rows.runtime[kk, opt.system]
         cost = (lp.pricer.costs(kv, js) if prices is None
                 else lp.pricer.values(kv, js, *prices))
         for _ in range(int(round(left[kk]))):  # loop over its left-over queries
+            if shares and count is not None:  # systems with share room, the short ones first
+                assert lp.share_lo is not None and lp.share_hi is not None
+                may = allowed_all & (count < lp.share_hi - 0.5)[opt.system]
+                short = may & (count < lp.share_lo - 0.5)[opt.system]
+                allowed = short if short.any() else (may if may.any() else allowed_all)
             need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
             extra = np.maximum(need - n_on, 0.0)
             price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
@@ -216,6 +229,8 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
             added.append((int(kk), pick))
             busy[pick] += r_k[pick]
             n_on[pick] = max(n_on[pick], need[pick])
+            if count is not None:
+                count[opt.system[pick]] += 1
     pairs = np.array(added, dtype=np.int64).reshape(-1, 2)
     return x, pairs, n_on
 
@@ -341,11 +356,13 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     np.add.at(x0, pos, v[mine])
     n_start = np.clip(np.ceil(n_lp - 1e-9), lo, hi)
     start = None
+    base_count = np.bincount(opt.system[kj], weights=kc, minlength=rows.a.shape[1])
     if LONG_FIRST:
         start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi,
-                        prices=(sol.mu, sol.nu))
+                        prices=(sol.mu, sol.nu), base_count=base_count)
     if start is None:
-        start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi)
+        start = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi,
+                        base_count=base_count)
     if start is None and widen < WIDEN_MAX:
         left = None if time_limit is None else max(
             time_limit - (time.perf_counter() - t_start), 0.05)
@@ -430,9 +447,13 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     out = solve_with_deadline(model, t_mip, stall_s=MIP_STALL_S, meanwhile=fill_start,
                               first_plan_s=MIP_FIRST_PLAN_S)
     vals = out.values
-    start_obj = np.inf if start_vals is None else float(model.cost @ start_vals)
+    # the greedy start ignores share bounds: only a start within them competes (one outside
+    # them stands only where the MIP has no plan at all, as an infeasible plan)
+    start_ok = start_plan is not None and _within_shares(lp, start_plan[0], start_plan[1],
+                                                         start_plan[2])
+    start_obj = np.inf if start_vals is None or not start_ok else float(model.cost @ start_vals)
     if vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
-                             or not fallback):
+                             or not fallback or not start_ok):
         x = np.rint(vals[n_j + n_up:n_col])
         n_on = np.rint(vals[:n_j])
         nz = x > 0
@@ -440,7 +461,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
                                          np.r_[kc, x[nz].astype(np.int64)],
                                          n_on.astype(np.int64)), end, abs_gap)
         method = "lp+polish" + ("+fill" if filled else "")
-        if fallback and fallback[0][1] < value:  # the MIP's plan filled less well
+        if fallback and start_ok and fallback[0][1] < value:  # the MIP's filled less well
             plan, value, filled = fallback[0]
             method = "lp+round" + ("+fill" if filled else "")
     elif fallback:  # the MIP found nothing better than its start
@@ -449,6 +470,14 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     else:
         raise SolverError("rounding: a left-over query fits nowhere")
     return (*plan, method)
+
+
+def _within_shares(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray) -> bool:
+    """Whether a plan's queries per system lie within the share bounds (True without any)."""
+    if lp.share_lo is None or lp.share_hi is None:
+        return True
+    per = np.bincount(lp.opt.system[j], weights=c, minlength=lp.rows.a.shape[1])
+    return bool(((per >= lp.share_lo - 1e-9) & (per <= lp.share_hi + 1e-9)).all())
 
 
 def _fill(lp: RestrictedLP, plan: tuple, end: float | None, abs_gap: float

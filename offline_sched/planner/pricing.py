@@ -156,6 +156,7 @@ class Pricer:
         best_opt = np.full(n, -1, dtype=np.int64)
         second = np.full(n, np.inf)
         near = np.full(n, np.inf)
+        first = True
         for s, (idx, _, a, rt, _, _) in enumerate(self.by_system):  # loop over systems
             if idx.size == 0:
                 continue
@@ -178,6 +179,9 @@ class Pricer:
                     alt = np.where(ok, a * g[oc] + rt * m[oc] + nu[s] - val_sorted, np.inf)
                     near[idx] = np.minimum(near[idx], alt)
                 second = np.where(val < best_val, best_val, np.minimum(second, val))
+            if first:  # nothing to compare with yet (best_val is all inf)
+                best_val, best_opt, first = val, o, False
+                continue
             better = val < best_val
             best_val = np.where(better, val, best_val)
             best_opt = np.where(better, o, best_opt)

@@ -142,8 +142,9 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     beating the start has come within that many seconds.
 
     ``meanwhile``, if given, is called once in this process while the child solves (its
-    plans are still received and timed meanwhile); the deadline and the stall rules are
-    applied when it returns, so work that takes longer than ``seconds`` delays the kill.
+    plans are still received and timed meanwhile; where no child could start, before the
+    return); the deadline and the stall rules are applied when it returns, so work that takes
+    longer than ``seconds`` delays the kill.
 
     Returns:
         The best solution received and how the child ended.
@@ -159,6 +160,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
         errors.close()
         warnings.warn(f"a MIP could not start a child process ({exc}); its start (or none) "
                       "stands", RuntimeWarning, stacklevel=2)
+        if meanwhile is not None:  # the caller's work all the same
+            meanwhile()
         return MipOutcome(None, np.inf, -np.inf, False, "not started")
     assert proc.stdin is not None and proc.stdout is not None
     frames: list[tuple] = []
@@ -210,12 +213,15 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
                 break
             reader.join(min(0.05, deadline + GRACE_S - now))
         killed = reader.is_alive() or proc.poll() is None
-    finally:  # also on Ctrl-C: no child is left running
+    except BaseException:  # Ctrl-C, or an error in meanwhile
+        errors.close()
+        raise
+    finally:  # in every case: no child is left running, no pipe left open
         if killed:
             proc.kill()
         proc.wait()
-    reader.join(1.0)
-    out.close()
+        reader.join(1.0)
+        out.close()
     if not killed and not any(frame[0] == "end" for frame in frames):  # the child failed
         errors.seek(0)
         tail = errors.read().decode(errors="replace").strip().splitlines()[-1:]
