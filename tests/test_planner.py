@@ -313,9 +313,14 @@ def test_pricer_matches_brute_force(seed, n, n_slots, windows):
         picked = dense[np.arange(rows.n), got.option]
         np.testing.assert_allclose(picked, dense.min(axis=1), rtol=1e-12, atol=1e-15)
         assert (got.margin >= 0).all()
-        # the margin is at most the gap to the best other system (it is the nearer of that
-        # and the neighbouring lines of its own envelope)
+        # the margin is the gap to the nearer of the best other system and the neighbouring
+        # lines of the best one's envelope: at least the gap to the second-best option, at
+        # most the gap to the best other system
         best = dense.min(axis=1)
+        second = np.sort(dense, axis=1)[:, 1]
+        fin2 = np.isfinite(second)
+        assert (got.margin[fin2] >= (second - best)[fin2] - 1e-9 * np.abs(best[fin2])
+                - 1e-15).all()
         own = opt.system[got.option]
         other = np.where(opt.system[None, :] != own[:, None], dense, np.inf).min(axis=1)
         fin = np.isfinite(other)
@@ -791,44 +796,50 @@ def _grouped_busy_day(monkeypatch):
 
 
 def test_benders_stall_rounds_and_the_repeated_point_cap(monkeypatch):
-    """Large models: Benders stops after ``stall_rounds`` rounds that move neither the best
-    LP value nor the bound, and re-solves a repeated point (priced from an overflowing LP)
-    for at most as long as the loop has run. On this day the master's bound stays at the
-    LP's for three rounds and then rises by 0.8 %: 4 stall rounds keep that, fewer lose it."""
+    """Large models: Benders stops after ``stall_rounds`` rounds, or ``stall_s`` seconds of
+    rounds, that move neither the best LP value nor the bound, and re-solves a repeated
+    point (priced from an overflowing LP) for at most as long as the loop has run. On this
+    day the master's bound stays at the LP's for several rounds of milliseconds each and
+    then rises by 0.8 %: a second of stall keeps that; rounds made slow stop it early."""
     import time as _time
 
     from offline_sched.planner.benders import benders
 
     data = _grouped_busy_day(monkeypatch)
     out = {}
-    for stall in (None, 1, 3, 4):
+    for name, kw, nap in (("none", {}, 0.0), ("r1", {"stall_rounds": 1}, 0.0),
+                          ("r3", {"stall_rounds": 3}, 0.0), ("s1", {"stall_s": 1.0}, 0.0),
+                          ("slow", {"stall_s": 0.5}, 0.2)):
         rel = relax.solve_relaxation(data)
         glp, gsol, _ = rel.groups
         calls = []
         real = glp.sift
         began = _time.perf_counter()
 
-        def spy(time_limit=None, _real=real, _calls=calls, _began=began, **kwargs):
+        def spy(time_limit=None, _real=real, _calls=calls, _began=began, _nap=nap, **kwargs):
             _calls.append((time_limit, _time.perf_counter() - _began,
                            kwargs.get("stop_on_overflow")))
+            _time.sleep(_nap)  # a slow inner LP
             return _real(time_limit, **kwargs)
 
         monkeypatch.setattr(glp, "sift", spy)
         res = benders(data, glp, gsol, 1e-12, _time.perf_counter() + 30.0, pricer=rel.pricer,
-                      stall_rounds=stall)
+                      **kw)
         assert res.lower_bound <= res.upper_lp * (1 + 1e-9)
-        out[stall] = (res, calls)
-    lp_bound = out[1][0].lower_bound
-    assert out[1][0].rounds == 2 and out[3][0].rounds == 4  # round 1 moves, then flat ones
-    assert out[None][0].lower_bound > lp_bound * (1 + 1e-3)  # the bound rises later ...
-    assert out[4][0].lower_bound == pytest.approx(out[None][0].lower_bound, rel=1e-9)  # kept
-    repeats = [(lim, at) for lim, at, first in out[4][1] if first is False]
+        out[name] = (res, calls)
+    lp_bound = out["r1"][0].lower_bound
+    assert out["r1"][0].rounds == 2 and out["r3"][0].rounds == 4  # round 1 moves, then flat
+    assert out["none"][0].lower_bound > lp_bound * (1 + 1e-3)  # the bound rises later ...
+    assert out["s1"][0].lower_bound == pytest.approx(out["none"][0].lower_bound, rel=1e-9)
+    assert out["slow"][0].rounds <= 5 < out["none"][0].rounds  # 0.2 s rounds: ~3 flat ones
+    assert out["slow"][0].lower_bound < out["none"][0].lower_bound
+    repeats = [(lim, at) for lim, at, first in out["s1"][1] if first is False]
     assert repeats and all(lim <= max(at, 0.05) + 0.01 for lim, at in repeats)
-    assert all(lim > 10 for lim, _, first in out[None][1] if first is False)  # uncapped
+    assert all(lim > 10 for lim, _, first in out["none"][1] if first is False)  # uncapped
 
 
 def test_benders_ends_after_an_unfinished_capped_repeat(monkeypatch):
-    """With ``stall_rounds``, a repeated point whose capped re-solve does not finish ends the
+    """With a stall rule, a repeated point whose capped re-solve does not finish ends the
     loop: no inner LP is solved after it. Here every inner LP is reported unfinished; without
     the stop the master offers repeated points again and again (five re-solves, measured)."""
     import time as _time
@@ -848,7 +859,7 @@ def test_benders_ends_after_an_unfinished_capped_repeat(monkeypatch):
 
     monkeypatch.setattr(glp, "sift", unfinished_repeats)
     res = benders(data, glp, gsol, 1e-12, _time.perf_counter() + 30.0, pricer=rel.pricer,
-                  stall_rounds=4)
+                  stall_s=30.0)
     assert calls.count(True) == 1 and calls[-1]  # the repeat, then nothing more
     assert res.lower_bound <= res.upper_lp * (1 + 1e-9)
 

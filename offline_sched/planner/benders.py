@@ -148,7 +148,7 @@ def lp_value_fixed(data: PlanData, sol: LPSolution, penalty: float) -> float:
 def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
             deadline: float | None = None, pricer: Pricer | None = None,
             max_free: int | None = None, known_bound: float = -np.inf,
-            stall_rounds: int | None = None) -> BendersResult:
+            stall_rounds: int | None = None, stall_s: float | None = None) -> BendersResult:
     """Run the loop from the LP relaxation's solution ``first`` (see the module docstring).
 
     Args:
@@ -165,8 +165,11 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         stall_rounds: stop after this many rounds in a row that moved neither the best LP
             value nor the bound; and a repeated point priced from a stopped (overflowing) LP
             is then re-solved for at most as long as the loop has run so far, else the loop
-            ends (None: no such stops; see
-            :data:`~offline_sched.planner.solve.LARGE_BENDERS_STALL`).
+            ends (None: no such stops).
+        stall_s: stop once the rounds in a row that moved neither have taken this many
+            seconds (counted from the last round that moved one, or the start); a repeated
+            point is then capped as with ``stall_rounds`` (see
+            :data:`~offline_sched.planner.solve.LARGE_BENDERS_STALL_SHARE`).
 
     The restricted LP ``lp`` is left with N fixed at the best integral choice found.
     """
@@ -180,7 +183,7 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
     # first point: the LP's replicas rounded up (feasible: capacity only grows)
     n_on = np.minimum(np.ceil(first.n_on - 1e-9), opt.n_hi).astype(np.int64)
     stalled = 0
-    began = time.perf_counter()
+    began = since = time.perf_counter()
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 - rounds is reported
         key = n_on.tobytes()
         if seen.get(key, False):
@@ -191,7 +194,7 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         # loop's deadline when only the rounds were checked)
         limit = None if deadline is None else max(deadline - time.perf_counter(), 0.05)
         until = deadline
-        repeat_capped = key in seen and stall_rounds is not None
+        repeat_capped = key in seen and (stall_rounds is not None or stall_s is not None)
         if repeat_capped:  # at most as long as the loop so far
             spent = max(time.perf_counter() - began, 0.05)
             limit = spent if limit is None else min(limit, spent)
@@ -224,7 +227,11 @@ def benders(data: PlanData, lp: RestrictedLP, first: LPSolution, gap_tol: float,
         if best_val - lower <= gap_tol * 0.1 * max(abs(best_val), 1e-12):
             break
         stalled = 0 if moved else stalled + 1
+        if moved:
+            since = time.perf_counter()
         if stall_rounds is not None and stalled >= stall_rounds:
+            break
+        if stall_s is not None and stalled and time.perf_counter() - since >= stall_s:
             break
     if best_n is None:  # no integral point evaluated: round the LP's up
         best_n = np.minimum(np.ceil(first.n_on - 1e-9), opt.n_hi).astype(np.int64)

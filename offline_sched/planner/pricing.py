@@ -172,20 +172,25 @@ class Pricer:
                 val[idx] = val_sorted
                 o = np.full(n, -1, dtype=np.int64)
                 o[idx] = opt
-            if margin:
+            if margin:  # this system's neighbouring envelope lines, priced
+                near_s = np.full(n, np.inf)
                 for other in (left, right):
                     ok = other >= 0
                     oc = np.maximum(other, 0)
-                    alt = np.where(ok, a * g[oc] + rt * m[oc] + nu[s] - val_sorted, np.inf)
-                    near[idx] = np.minimum(near[idx], alt)
+                    alt = np.where(ok, a * g[oc] + rt * m[oc] + nu[s], np.inf)
+                    near_s[idx] = np.minimum(near_s[idx], alt)
                 second = np.where(val < best_val, best_val, np.minimum(second, val))
             if first:  # nothing to compare with yet (best_val is all inf)
                 best_val, best_opt, first = val, o, False
+                if margin:
+                    near = near_s
                 continue
             better = val < best_val
             best_val = np.where(better, val, best_val)
             best_opt = np.where(better, o, best_opt)
-        gap = np.maximum(np.minimum(second - best_val, near), 0.0) if margin else None
+            if margin:  # the neighbours that count are those of the best system's line
+                near = np.where(better, near_s, near)
+        gap = np.maximum(np.minimum(second, near) - best_val, 0.0) if margin else None
         return Priced(best_opt, best_val, gap)
 
     def per_system(self, mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
