@@ -93,9 +93,9 @@ def test_polish_without_a_mip_plan_returns_the_start_filled_meanwhile(monkeypatc
 
 def test_the_priced_start_places_the_longest_left_overs_first_where_they_cost_least(
         monkeypatch):
-    """Replaying the priced greedy's placements: rows in order of their fastest runtime,
-    longest first, and each query on the option of least cost at the LP's prices among
-    those it fits (switching a replica on at its cost)."""
+    """Replaying the priced greedy's placements (bumping off): rows in order of their fastest
+    runtime, longest first, and each query on the option of least cost at the LP's prices
+    among those it fits (switching a replica on at its cost)."""
     data, lp, sol = _day(seed=8, t_n=6)
     rows, opt = lp.rows, lp.opt
     got = {}
@@ -109,6 +109,7 @@ def test_the_priced_start_places_the_longest_left_overs_first_where_they_cost_le
         return out
 
     monkeypatch.setattr(polish_mod, "_greedy", spy)
+    monkeypatch.setattr(polish_mod, "_bump", lambda *a, **k: None)  # (tested on its own)
     polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
     ck, cj, x0, base_load, n_start, n_hi = got["args"]
     _, pairs, _ = got["out"]
@@ -295,3 +296,43 @@ def test_the_start_keeps_share_bounds_and_one_outside_them_does_not_win(monkeypa
     k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
                                               None, 1e-9)
     assert len(calls) == 2 and method.startswith("lp+polish")
+
+
+def test_a_long_left_over_bumps_open_queries_off_its_lp_option_only_where_that_is_cheaper(
+        monkeypatch):
+    """Each bump puts the query on an option its row had in the LP, frees enough there by
+    taking floored open-row queries placed there, and costs less at the LP's prices (its
+    own price there plus each bumped query's cheapest other option less its price there,
+    priced densely here) than the cheapest option with room; the start stays a plan."""
+    data, lp, sol = _day(seed=9, t_n=6)
+    rows, opt = lp.rows, lp.opt
+    events = []
+    real = polish_mod._bump
+
+    def spy(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices):
+        x_before, busy_before = x.copy(), busy.copy()
+        out = real(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices)
+        if out is not None:
+            events.append((k, elsewhere, out, ck, cj, x_before, x0, rt, busy_before, n_on.copy()))
+        return out
+
+    monkeypatch.setattr(polish_mod, "_bump", spy)
+    k2, j2, c2, n2, _ = polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
+    _check_plan(lp, k2, j2, c2, n2)
+    assert events  # the day has long left-overs without room at home
+    js = np.arange(opt.n)
+    for k, elsewhere, (b, taken), ck, cj, x, x0, rt, busy, n_on in events:
+        assert ((ck == k) & (cj == b) & (x0 > 0)).any()  # b is one of its LP options
+        cols = np.array([c for c, _ in taken])
+        n_taken = np.array([n for _, n in taken])
+        assert (cj[cols] == b).all() and (ck[cols] != k).all() and (n_taken <= x[cols]).all()
+        r_k = rows.runtime[k, opt.system[b]]
+        assert busy[b] - n_taken @ rt[cols] + r_k <= opt.replica_s[b] * n_on[b] * (1 + 1e-12)
+        priced = lp.pricer.values(np.full(opt.n, k), js, sol.mu, sol.nu)
+        total = priced[b]
+        for col, n in taken:  # each bumped query: its cheapest other allowed option
+            q = int(ck[col])
+            ok = opt.allowed(rows, np.full(opt.n, q), js) & (js != b)
+            v = lp.pricer.values(np.full(opt.n, q), js, sol.mu, sol.nu)
+            total += n * (v[ok].min() - v[b])
+        assert total < elsewhere

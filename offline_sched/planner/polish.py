@@ -23,6 +23,7 @@ is an upper bound only; the certified gap comes from the caller's lower bound.
 
 from __future__ import annotations
 
+import heapq
 import time
 
 import numpy as np
@@ -198,41 +199,119 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     count = None if base_count is None else \
         base_count + np.bincount(opt.system[cj], weights=x, minlength=base_count.size)
     todo = np.flatnonzero(left > 0.5)
-    if prices is not None:  # longest first (each row's fastest allowed runtime)
-        fastest = np.where(rows.eligible[todo], rows.runtime[todo], np.inf).min(axis=1)
-        todo = todo[np.argsort(-fastest, kind="stable")]
-    for kk in todo:  # loop over the rows with left-overs
+    key = np.zeros(rows.n)  # the order rows are taken in: row order, or longest first
+    if prices is not None:  # each row's fastest allowed runtime
+        key = -np.where(rows.eligible, rows.runtime, np.inf).min(axis=1)
+    rank = {int(kk): i for i, kk in enumerate(todo)}  # a row's left-overs come in a row
+    heap = [(float(key[kk]), i, int(kk)) for i, kk in enumerate(todo)]
+    heapq.heapify(heap)
+    bump = prices is not None and not shares
+    val_c = lp.pricer.values(ck, cj, *prices) if bump and prices is not None else None
+    while heap:  # loop over the left-over queries, one at a time (evicted ones come back)
+        _, _, kk = heapq.heappop(heap)
+        if left[kk] < 0.5:
+            continue
         kv = np.full(opt.n, kk)
         allowed = allowed_all = opt.allowed(rows, kv, js)
         r_k = rows.runtime[kk, opt.system]
         cost = (lp.pricer.costs(kv, js) if prices is None
                 else lp.pricer.values(kv, js, *prices))
-        for _ in range(int(round(left[kk]))):  # loop over its left-over queries
-            if shares and count is not None:  # systems with share room, the short ones first
-                assert lp.share_lo is not None and lp.share_hi is not None
-                may = allowed_all & (count < lp.share_hi - 0.5)[opt.system]
-                short = may & (count < lp.share_lo - 0.5)[opt.system]
-                allowed = short if short.any() else (may if may.any() else allowed_all)
+        if shares and count is not None:  # systems with share room, the short ones first
+            assert lp.share_lo is not None and lp.share_hi is not None
+            may = allowed_all & (count < lp.share_hi - 0.5)[opt.system]
+            short = may & (count < lp.share_lo - 0.5)[opt.system]
+            allowed = short if short.any() else (may if may.any() else allowed_all)
+        need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
+        extra = np.maximum(need - n_on, 0.0)
+        price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
+        pick = int(np.argmin(price))
+        if bump and val_c is not None and prices is not None:  # or at home, others bumped
+            home = _bump(lp, int(kk), cost, float(price[pick]), ck, cj, x, x0, rt, val_c,
+                         busy, n_on, prices)
+            if home is not None:
+                b, evicted = home
+                for col, n_move in evicted:  # they go back to the queue
+                    q = int(ck[col])
+                    left[q] += n_move
+                    rank.setdefault(q, len(rank))
+                    heapq.heappush(heap, (float(key[q]), rank[q], q))
+                pick = b
+                need[b] = np.ceil((busy[b] + r_k[b]) / opt.replica_s[b] - 1e-9)
+                price[b] = cost[b]
+        if not np.isfinite(price[pick]):  # every allowed option full: move others off
+            if not _make_room(lp, int(kk), allowed, ck, cj, x, added, busy, n_on, n_hi):
+                return None
             need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
             extra = np.maximum(need - n_on, 0.0)
             price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
             pick = int(np.argmin(price))
-            if not np.isfinite(price[pick]):  # every allowed option full: move others off
-                if not _make_room(lp, int(kk), allowed, ck, cj, x, added, busy, n_on, n_hi):
-                    return None
-                need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
-                extra = np.maximum(need - n_on, 0.0)
-                price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
-                pick = int(np.argmin(price))
-                if not np.isfinite(price[pick]):
-                    return None
-            added.append((int(kk), pick))
-            busy[pick] += r_k[pick]
-            n_on[pick] = max(n_on[pick], need[pick])
-            if count is not None:
-                count[opt.system[pick]] += 1
+            if not np.isfinite(price[pick]):
+                return None
+        added.append((int(kk), pick))
+        busy[pick] += r_k[pick]
+        n_on[pick] = max(n_on[pick], need[pick])
+        if count is not None:
+            count[opt.system[pick]] += 1
+        left[kk] -= 1
+        if left[kk] > 0.5:
+            heapq.heappush(heap, (float(key[kk]), rank[int(kk)], int(kk)))
     pairs = np.array(added, dtype=np.int64).reshape(-1, 2)
     return x, pairs, n_on
+
+
+def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.ndarray,
+          cj: np.ndarray, x: np.ndarray, x0: np.ndarray, rt: np.ndarray, val_c: np.ndarray,
+          busy: np.ndarray, n_on: np.ndarray, prices: tuple[np.ndarray, np.ndarray]
+          ) -> tuple[int, list[tuple[int, int]]] | None:
+    """Place a query of row ``k`` on one of its LP options by bumping open-row queries there.
+
+    A long left-over query often has no room on the full options its row was split over and
+    would go where it costs much more. On each such option of ``k`` (where ``x0`` has some
+    of it), the floored open-row queries placed there are taken, least estimated cost per
+    second freed first (the estimate: each one's priced cost on its cheapest other allowed
+    option, less its priced cost here), until the query fits; they are taken out of ``x``
+    and ``busy`` (the caller places them again). Done only where that costs less, at the
+    LP's prices, than ``elsewhere``.
+
+    Returns:
+        ``(option, [(candidate column, queries taken off)])``, or None.
+    """
+    rows, opt = lp.rows, lp.opt
+    js = np.arange(opt.n)
+    r_k = rows.runtime[k, opt.system]
+    best: tuple[float, int, list[tuple[int, int]]] | None = None
+    for b in np.unique(cj[(ck == k) & (x0 > FRACTION_TOL)]):  # its LP options
+        short = busy[b] + r_k[b] - opt.replica_s[b] * n_on[b]
+        if short <= 0 or cost[b] >= elsewhere:
+            continue  # it fits there already (the plain choice sees it), or is no cheaper
+        at = np.flatnonzero((cj == b) & (x > 0.5) & (ck != k))
+        if at.size == 0:
+            continue
+        kq = ck[at]
+        kk_ = np.repeat(kq, opt.n)
+        jj_ = np.tile(js, kq.size)
+        other = np.where(opt.allowed(rows, kk_, jj_),
+                         lp.pricer.values(kk_, jj_, *prices), np.inf).reshape(kq.size, opt.n)
+        other[:, b] = np.inf
+        est = other.min(axis=1) - val_c[at]
+        order = np.argsort(est / np.maximum(rt[at], 1e-12), kind="stable")
+        freed, total, taken = 0.0, float(cost[b]), []
+        for e in order:  # loop over the option's open queries, until enough is freed
+            if freed >= short or not np.isfinite(est[e]):
+                break
+            n_move = int(min(x[at[e]], np.ceil((short - freed) / max(rt[at[e]], 1e-12))))
+            freed += n_move * rt[at[e]]
+            total += n_move * est[e]
+            taken.append((int(at[e]), n_move))
+        if freed >= short and total < elsewhere and (best is None or total < best[0]):
+            best = (total, int(b), taken)
+    if best is None:
+        return None
+    _, b, taken = best
+    for col, n_move in taken:
+        x[col] -= n_move
+        busy[b] -= n_move * rt[col]
+    return b, taken
 
 
 def _make_room(lp: RestrictedLP, k: int, allowed: np.ndarray, ck: np.ndarray, cj: np.ndarray,
