@@ -173,7 +173,9 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     With ``prices`` (the LP's capacity and share prices μ, ν), the longest left-over queries
     (by their fastest allowed runtime) are placed first and each goes where it costs least
     *at those prices*: a query does not take the room on a scarce option that a query worth
-    more there needs (see :data:`LONG_FIRST`). With share bounds and ``base_count`` (the
+    more there needs (see :data:`LONG_FIRST`); without share bounds a long query may also
+    bump shorter ones off an option its row had in the LP (:func:`_bump`), which are then
+    placed again in their turn. With share bounds and ``base_count`` (the
     kept rows' queries per system), a left-over goes to a system below its least share if
     it may, else to one below its most (where none is, anywhere allowed: the caller checks).
 
