@@ -207,8 +207,8 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     rank = {int(kk): i for i, kk in enumerate(todo)}  # a row's left-overs come in a row
     heap = [(float(key[kk]), i, int(kk)) for i, kk in enumerate(todo)]
     heapq.heapify(heap)
-    bump = prices is not None and not shares
-    val_c = lp.pricer.values(ck, cj, *prices) if bump and prices is not None else None
+    # bumping (without share bounds): the open columns' prices, once
+    val_c = None if prices is None or shares else lp.pricer.values(ck, cj, *prices)
     while heap:  # loop over the left-over queries, one at a time (evicted ones come back)
         _, _, kk = heapq.heappop(heap)
         if left[kk] < 0.5:
@@ -227,7 +227,7 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
         extra = np.maximum(need - n_on, 0.0)
         price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
         pick = int(np.argmin(price))
-        if bump and val_c is not None and prices is not None:  # or at home, others bumped
+        if val_c is not None and prices is not None:  # or at home, others bumped
             home = _bump(lp, int(kk), cost, float(price[pick]), ck, cj, x, x0, rt, val_c,
                          busy, n_on, prices)
             if home is not None:
@@ -510,12 +510,15 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     t_mip = POLISH_TIME_S if time_limit is None else min(POLISH_TIME_S, 0.5 * time_limit)
     end = None if time_limit is None else t_start + time_limit
     fallback: list[tuple[tuple, float, bool]] = []
+
+    def as_plan(x: np.ndarray, n_on: np.ndarray) -> tuple:  # kept rows + the MIP's columns
+        nz = x > 0.5
+        return (np.r_[kk, ck[nz]], np.r_[kj, cj[nz]],
+                np.r_[kc, np.rint(x[nz]).astype(np.int64)], np.rint(n_on).astype(np.int64))
+
     start_plan = None
     if x_start is not None and n_start_on is not None:
-        nz0 = x_start > 0
-        start_plan = (np.r_[kk, ck[nz0]], np.r_[kj, cj[nz0]],
-                      np.r_[kc, np.rint(x_start[nz0]).astype(np.int64)],
-                      n_start_on.astype(np.int64))
+        start_plan = as_plan(x_start, n_start_on)
 
     def fill_start() -> None:  # while the MIP runs: the start, filled (the MIP's fallback)
         if start_plan is not None:
@@ -535,12 +538,8 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     start_obj = np.inf if start_vals is None or not start_ok else float(model.cost @ start_vals)
     if vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
                              or not fallback or not start_ok):
-        x = np.rint(vals[n_j + n_up:n_col])
-        n_on = np.rint(vals[:n_j])
-        nz = x > 0
-        plan, value, filled = _fill(lp, (np.r_[kk, ck[nz]], np.r_[kj, cj[nz]],
-                                         np.r_[kc, x[nz].astype(np.int64)],
-                                         n_on.astype(np.int64)), end, abs_gap)
+        plan, value, filled = _fill(lp, as_plan(np.rint(vals[n_j + n_up:n_col]), vals[:n_j]),
+                                    end, abs_gap)
         method = "lp+polish" + ("+fill" if filled else "")
         if fallback and start_ok and fallback[0][1] < value:  # the MIP's filled less well
             plan, value, filled = fallback[0]

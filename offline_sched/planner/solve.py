@@ -257,8 +257,7 @@ def split_diagnosis(data: PlanData, sol: LPSolution) -> str:
 
 
 def _round_large(data: PlanData, rel: Relaxation, sol: LPSolution, bound: float,
-                 gap_tol: float, deadline: float | None, replicas_cost: bool,
-                 lp_s: float = 0.0):
+                 gap_tol: float, deadline: float | None, replicas_cost: bool, lp_s: float):
     """Large models: whole replicas from Benders, the LP re-solved there, a repair MIP.
 
     Benders stops as soon as its best integral replica counts are within a tenth of the
