@@ -268,3 +268,26 @@ def test_no_better_plan_within_first_plan_s_stops_the_child(monkeypatch):
     out = solve_with_deadline(from_highs(h, None, {}), 3.0, first_plan_s=1.5)
     took = time.perf_counter() - begin
     assert 3.0 <= took < 10 and out.status == "killed" and out.objective == -4.0
+
+
+def test_meanwhile_that_returns_true_stops_the_child_at_once(monkeypatch):
+    """The caller's plan is good enough: the child (which would sleep for two minutes after
+    its one plan) is killed as soon as ``meanwhile`` returns True, status ``enough``, and the
+    plan it sent before is still returned; a ``meanwhile`` returning anything else changes
+    nothing (the deadline then ends the wait)."""
+    monkeypatch.setattr(mip_process, "CHILD_COMMAND", (sys.executable, "-c", STALLING_CHILD))
+    rng = np.random.default_rng(0)
+    h, *_ = _knapsack_model(rng, n=5, m=2)
+
+    def good_enough() -> bool:
+        time.sleep(1.0)  # the child's plan arrives meanwhile
+        return True
+
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 60.0, meanwhile=good_enough)
+    assert time.perf_counter() - begin < 20  # not the 60 s deadline
+    assert out.status == "enough" and not out.finished
+    assert out.objective == -3.0 and list(out.values) == [1.0, 0.0, 1.0, 0.0, 0.0]
+    begin = time.perf_counter()
+    out = solve_with_deadline(from_highs(h, None, {}), 1.5, meanwhile=lambda: 1)
+    assert time.perf_counter() - begin >= 1.5 and out.status == "killed"

@@ -54,8 +54,8 @@ def test_polish_keeps_the_better_of_the_filled_mip_plan_and_the_filled_start(mon
     records: list[tuple] = []
     bias = [0.0]
 
-    def biased_fill(lp_, plan, end, abs_gap):
-        out = real_fill(lp_, plan, end, abs_gap)
+    def biased_fill(lp_, plan, end, abs_gap, enough=None):
+        out = real_fill(lp_, plan, end, abs_gap, enough)
         records.append(out)
         return out[0], out[1] + (bias[0] if len(records) == 1 else 0.0), out[2]
 
@@ -285,8 +285,8 @@ def test_the_start_keeps_share_bounds_and_one_outside_them_does_not_win(monkeypa
     real_fill = polish_mod._fill
     calls = []
 
-    def cheap_start(lp_, plan, end, abs_gap):
-        out = real_fill(lp_, plan, end, abs_gap)
+    def cheap_start(lp_, plan, end, abs_gap, enough=None):
+        out = real_fill(lp_, plan, end, abs_gap, enough)
         calls.append(out)
         return out[0], out[1] - (1e3 if len(calls) == 1 else 0.0), out[2]
 
@@ -336,3 +336,70 @@ def test_a_long_left_over_bumps_open_queries_off_its_lp_option_only_where_that_i
             v = lp.pricer.values(np.full(opt.n, q), js, sol.mu, sol.nu)
             total += n * (v[ok].min() - v[b])
         assert total < elsewhere
+
+
+def test_floating_point_noise_on_a_full_option_is_not_overflow():
+    """An option loaded a few 1e-12 s past its capacity (the LP's own rounding) reopens no
+    row; a second over reopens its longest rows, enough to cover the second."""
+    data, lp, sol = _day(seed=3)
+    rows, opt = lp.rows, lp.opt
+    k, j, v, _ = polish_mod._entries(lp, sol)
+    jj = int(np.bincount(j, minlength=opt.n).argmax())
+    on = j == jj
+    k, j, v = k[on], j[on], v[on].copy()
+    rt = rows.runtime[k, opt.system[jj]]
+    n_hi = np.ones(opt.n)
+    cap = opt.replica_s[jj]
+    v *= cap / float(v @ rt)  # exactly full
+    for noise in (0.0, 4e-12, 1e-9):
+        load = float((v * (1 + noise / cap)) @ rt)
+        assert load >= cap or noise == 0.0
+        assert polish_mod._overflow_rows(lp, k, j, v * (1 + noise / cap), n_hi).size == 0
+    out = polish_mod._overflow_rows(lp, k, j, v * (1 + 1.0 / cap), n_hi)
+    longest = k[np.argsort(-v * rt, kind="stable")]
+    assert out.size >= 1 and set(out) == set(longest[:out.size])
+    assert float((v * rt)[np.isin(k, out)].sum()) >= 1.0 - 1e-9
+
+
+def test_a_filled_start_good_enough_stops_the_mip_and_the_fill(monkeypatch):
+    """With ``enough`` above the start's value, the MIP child is stopped as soon as the start
+    is in hand (status ``enough``), no fill round runs, and the start is the plan; with
+    ``enough`` out of reach the MIP is waited for and the fill runs as without it."""
+    data, lp, sol = _day(seed=5)
+    statuses: list[str] = []
+    fills = []
+    real_solve, real_fill_room = polish_mod.solve_with_deadline, polish_mod.fill_room
+
+    def solve(*args, **kwargs):
+        out = real_solve(*args, **kwargs)
+        statuses.append(out.status)
+        return out
+
+    def fill_room(*args, **kwargs):
+        fills.append(1)
+        return real_fill_room(*args, **kwargs)
+
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", solve)
+    monkeypatch.setattr(polish_mod, "fill_room", fill_room)
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9, enough=np.inf)
+    assert statuses == ["enough"] and not fills and method == "lp+round"
+    _check_plan(lp, k, j, c, n_on)
+    statuses.clear()
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9, enough=-np.inf)
+    assert statuses and statuses[0] != "enough" and fills
+    _check_plan(lp, k, j, c, n_on)
+    # stopped after the MIP had sent a plan better than the start: the start still stands,
+    # the MIP's plan is not filled (that fill is what stopping saves)
+    fills.clear()
+
+    def stopped(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
+        assert meanwhile is not None and meanwhile() is True
+        return MipOutcome(model.start_values, -np.inf, -np.inf, False, "enough")
+
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", stopped)
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9, enough=np.inf)
+    assert not fills and method == "lp+round"
+    _check_plan(lp, k, j, c, n_on)

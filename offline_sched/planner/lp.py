@@ -129,6 +129,7 @@ class RestrictedLP:
         self.load = np.bincount(fj, weights=w * rows.runtime[fk, options.system[fj]],
                                 minlength=n_j)
         self.cnt = np.bincount(options.system[fj], weights=w, minlength=self.n_s)
+        self.fixed_cost = float(w @ pricer.costs(fk, fj))  # objective of the fixed rows
         # prefix rows: capacity (J), shares (S), start-up (S·G); prefix columns: N, o, up
         self.r_share = n_j
         self.r_up = n_j + (self.n_s if share_lo is not None else 0)
@@ -267,6 +268,7 @@ class RestrictedLP:
         w = self.rows.count[k]
         self.load -= np.bincount(j, weights=w * self.rows.runtime[k, s], minlength=self.opt.n)
         self.cnt -= np.bincount(s, weights=w, minlength=self.n_s)
+        self.fixed_cost -= float(w @ self.pricer.costs(k, j))
         self.fixed_opt[k] = -1
         self.row_pos[k] = self.n_rows_total + np.arange(k.size)
         self.n_rows_total += k.size
@@ -442,9 +444,7 @@ class RestrictedLP:
         vals = np.asarray(sol.col_value)
         n_j = self.opt.n
         x = vals[self.n_prefix_cols:]
-        fk = np.flatnonzero(self.fixed_opt >= 0)
-        fixed_cost = float(self.rows.count[fk] @ self.pricer.costs(fk, self.fixed_opt[fk]))
-        obj = float(self.h.getInfo().objective_function_value) + fixed_cost
+        obj = float(self.h.getInfo().objective_function_value) + self.fixed_cost
         return LPSolution(col_k=self.col_k.copy(), col_j=self.col_j.copy(), x=x.copy(),
                           fixed_opt=self.fixed_opt.copy(), n_on=vals[:n_j].copy(),
                           overflow=vals[self.c_o:self.c_o + n_j].copy(), mu=mu, nu=nu,

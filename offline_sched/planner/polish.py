@@ -115,12 +115,14 @@ def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray
                    n_hi: np.ndarray) -> np.ndarray:
     """Rows to move off options whose placed load exceeds every replica (longest first).
 
-    Only a restricted LP stopped early (out of time) leaves such overflow.
+    Only a restricted LP stopped early (out of time) leaves such overflow; the LP's own
+    rounding noise (a full option 4e-12 s over) is not overflow (see :data:`OVERFLOW_SLACK`).
     """
     rows, opt = lp.rows, lp.opt
     load = v * rows.runtime[k, opt.system[j]]
-    over = np.bincount(j, weights=load, minlength=opt.n) - opt.replica_s * n_hi
-    hit = np.flatnonzero(over > 0)
+    cap = opt.replica_s * n_hi
+    over = np.bincount(j, weights=load, minlength=opt.n) - cap
+    hit = np.flatnonzero(over > OVERFLOW_SLACK * cap + OVERFLOW_SLACK_S)
     if hit.size == 0:
         return np.zeros(0, dtype=np.int64)
     out = []
@@ -382,12 +384,20 @@ start filled. Measured (2026-12-03, eight captured fine-LP solutions of the 10^6
 benchmark): the long-first start filled loses 0.106 of the objective (gap 2.3e-5) where the
 cheapest-first one lost 0.214; with the MIP (and before the start was kept when better) the
 losses were 0.031–0.106 (median 0.106) against 0.035–0.248 (median 0.214)."""
+OVERFLOW_SLACK = 1e-10
+OVERFLOW_SLACK_S = 1e-7
+"""An option's placed load is overflow (its longest rows reopened) only beyond this share of
+its capacity plus :data:`OVERFLOW_SLACK_S` seconds: well inside the plan check's
+``1e-9·capacity + 1e-6 s``. Without it, full options of the planner benchmark's windows day,
+3.6e-12 s over in the LP's floating point, had their longest rows reopened; the greedy then
+sent a 174 s query to a V100 at 3,140 s (0.06 of a 0.077 loss, 2026-12-03)."""
 WIDEN_MAX = 512
 """Most widening of the open rows per option when the greedy start finds no room (×8 steps)."""
 
 
 def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray,
-           time_limit: float | None, abs_gap: float, widen: int = 1
+           time_limit: float | None, abs_gap: float, widen: int = 1,
+           enough: float | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """An integral option plan from the restricted LP's solution (see the module docstring).
 
@@ -401,6 +411,9 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         widen: factor on the open rows per option; when the greedy start cannot place a
             left-over query (the open rows cannot free room on full options), the polish is
             retried with 8× as many open rows, up to :data:`WIDEN_MAX`.
+        enough: an objective value at which the plan is good enough (the caller's tolerance
+            met): when the filled start reaches it, the MIP is stopped then and there
+            instead of being waited for (None: always waited for).
 
     Returns:
         ``(k, j, count, n_on, method)``.
@@ -447,7 +460,7 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     if start is None and widen < WIDEN_MAX:
         left = None if time_limit is None else max(
             time_limit - (time.perf_counter() - t_start), 0.05)
-        return polish(lp, sol, n_lo, n_hi, left, abs_gap, widen * 8)
+        return polish(lp, sol, n_lo, n_hi, left, abs_gap, widen * 8, enough)
     x_start = n_start_on = None
     if start is not None:  # the columns the greedy used join the MIP's
         x_floor, pairs, n_start_on = start
@@ -520,9 +533,12 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     if x_start is not None and n_start_on is not None:
         start_plan = as_plan(x_start, n_start_on)
 
-    def fill_start() -> None:  # while the MIP runs: the start, filled (the MIP's fallback)
-        if start_plan is not None:
-            fallback.append(_fill(lp, start_plan, end, abs_gap))
+    def fill_start() -> bool:  # while the MIP runs: the start, filled (the MIP's fallback)
+        if start_plan is None:
+            return False
+        fallback.append(_fill(lp, start_plan, end, abs_gap, enough))
+        return (enough is not None and fallback[0][1] <= enough
+                and _within_shares(lp, *fallback[0][0][:3]))
 
     # in a child process killed at t_mip: HiGHS's root central rounding checks neither its
     # time limit nor its interrupt callbacks (5-43 s past a 3 s limit, see mip_process)
@@ -536,10 +552,13 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     start_ok = start_plan is not None and _within_shares(lp, start_plan[0], start_plan[1],
                                                          start_plan[2])
     start_obj = np.inf if start_vals is None or not start_ok else float(model.cost @ start_vals)
-    if vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
-                             or not fallback or not start_ok):
+    if out.status == "enough":  # the filled start met the caller's tolerance
+        plan, value, filled = fallback[0]
+        method = "lp+round" + ("+fill" if filled else "")
+    elif vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
+                               or not fallback or not start_ok):
         plan, value, filled = _fill(lp, as_plan(np.rint(vals[n_j + n_up:n_col]), vals[:n_j]),
-                                    end, abs_gap)
+                                    end, abs_gap, enough)
         method = "lp+polish" + ("+fill" if filled else "")
         if fallback and start_ok and fallback[0][1] < value:  # the MIP's filled less well
             plan, value, filled = fallback[0]
@@ -560,9 +579,11 @@ def _within_shares(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray
     return bool(((per >= lp.share_lo - 1e-9) & (per <= lp.share_hi + 1e-9)).all())
 
 
-def _fill(lp: RestrictedLP, plan: tuple, end: float | None, abs_gap: float
-          ) -> tuple[tuple, float, bool]:
+def _fill(lp: RestrictedLP, plan: tuple, end: float | None, abs_gap: float,
+          enough: float | None = None) -> tuple[tuple, float, bool]:
     """A few rounds of :func:`fill_room` on ``plan`` while they gain and time is left.
+
+    Rounds stop once the objective is ``enough`` (if given): the caller's tolerance is met.
 
     Returns:
         ``(plan, its objective, whether the fill changed it)``.
@@ -570,7 +591,8 @@ def _fill(lp: RestrictedLP, plan: tuple, end: float | None, abs_gap: float
     value = option_objective(lp, *plan)
     filled = False
     for _ in range(FILL_ROUNDS):  # loop over a few fill rounds, while they gain and time is left
-        if end is not None and time.perf_counter() > end:
+        if (end is not None and time.perf_counter() > end) or \
+                (enough is not None and value <= enough):
             break
         better_plan = fill_room(lp, *plan)
         better = option_objective(lp, *better_plan)

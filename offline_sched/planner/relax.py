@@ -202,9 +202,12 @@ def _relieve(data: PlanData, pricer: Pricer, gsol: LPSolution, fixed_opt: np.nda
 
 def _lp(rows: Rows, data: PlanData, pricer: Pricer, fixed_opt: np.ndarray,
         cols: tuple[np.ndarray, np.ndarray],
-        cost_perturbation: float = DUAL_COST_PERTURBATION) -> RestrictedLP:
+        cost_perturbation: float = DUAL_COST_PERTURBATION,
+        pen: float | None = None) -> RestrictedLP:
+    """A restricted LP; ``pen`` is :func:`penalty` of ``data`` where the caller has it."""
     return RestrictedLP(rows, data.options, pricer, data.cost_up, data.share_lo, data.share_hi,
-                        penalty(data), fixed_opt, cols, cost_perturbation)
+                        penalty(data) if pen is None else pen, fixed_opt, cols,
+                        cost_perturbation)
 
 
 def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
@@ -229,15 +232,15 @@ def group_rows(rows: Rows, groups: np.ndarray, n_groups: int) -> Rows:
 
 def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
               extra: tuple[np.ndarray, np.ndarray], deadline: float | None,
-              limit: float | None, stop_gap: float, primal_ok: bool = True
-              ) -> tuple[RestrictedLP, LPSolution]:
+              limit: float | None, stop_gap: float, primal_ok: bool = True,
+              pen: float | None = None) -> tuple[RestrictedLP, LPSolution]:
     from .solve import lagrangian  # the bound's formula lives with the solver
 
     gp = Pricer(grows, data.options, data.beta)
     best = gp.per_system(mu, nu)
     k = np.repeat(np.arange(grows.n), best.shape[1])
     cols = (np.r_[k, extra[0]], np.r_[best.ravel(), extra[1]])
-    glp = _lp(grows, data, gp, np.full(grows.n, -1), cols)
+    glp = _lp(grows, data, gp, np.full(grows.n, -1), cols, pen=pen)
     glp.primal_ok = primal_ok
 
     def bound(m: np.ndarray, n: np.ndarray, priced: Priced) -> float:
@@ -247,7 +250,7 @@ def _group_lp(data: PlanData, grows: Rows, mu: np.ndarray, nu: np.ndarray,
 
 
 def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
-                  refine_gap: float = REFINE_GAP
+                  refine_gap: float = REFINE_GAP, pen: float | None = None
                   ) -> tuple[np.ndarray, RestrictedLP, LPSolution, float, float]:
     """Aggregated LPs over groups of classes, regrouped by the classes' own best options.
 
@@ -265,6 +268,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
 
     rows = data.rows
     start = time.perf_counter()
+    pen = penalty(data) if pen is None else pen  # once: a pass over every row
     _, groups = coarse_bins(data)
     groups = pd.factorize(groups)[0]
     mu, nu = np.zeros(data.options.n), np.zeros(rows.a.shape[1])
@@ -288,7 +292,7 @@ def refine_groups(data: PlanData, pricer: Pricer, time_limit: float | None,
             # later group LPs (on the windows day it cost 2-7 s in each of them)
             new_lp, new_sol = _group_lp(data, grows, mu, nu, extra, end, limit,
                                         GROUP_STOP * refine_gap,
-                                        True if glp is None else glp.primal_ok)
+                                        True if glp is None else glp.primal_ok, pen)
         except SolverError:
             if gsol is None:
                 raise
@@ -367,8 +371,9 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
                  FINE_COST_PERTURBATION)
         lp.complete = True
         return Relaxation(lp, lp.sift(time_limit), pricer)
+    pen = penalty(data)
     groups, glp, gsol, _, best_bound = refine_groups(data, pricer, time_limit,
-                                         max(REFINE_GAP, 0.05 * gap_tol))
+                                                     max(REFINE_GAP, 0.05 * gap_tol), pen)
     # fine LP: members of groups on one option fixed there, members of split groups free
     used = gsol.x > 1e-9
     n_used = np.bincount(gsol.col_k[used], minlength=int(groups.max()) + 1)
@@ -396,7 +401,7 @@ def solve_relaxation(data: PlanData, time_limit: float | None = None,
     mk, mj = _group_options(gsol, groups, fk)  # and every option its group uses: the fine
     cols = (np.r_[fk, mk, np.repeat(fk, best.shape[1])],  # LP then holds the group plan
             np.r_[priced.option[fk], mj, best.ravel()])
-    lp = _lp(rows, data, pricer, fixed_opt, cols, FINE_COST_PERTURBATION)
+    lp = _lp(rows, data, pricer, fixed_opt, cols, FINE_COST_PERTURBATION, pen)
     deadline = time.perf_counter() + FINE_SIFT_S
     limit = None
     if time_limit is not None:

@@ -85,8 +85,9 @@ class MipOutcome:
         objective: its objective (inf if none).
         dual_bound: HiGHS's proven bound when it ended by itself (−inf otherwise).
         finished: whether HiGHS ended by itself (optimal, a limit, infeasible), not killed.
-        status: HiGHS's model status text when finished, else ``"killed"`` (or ``"not
-            started"`` where no child process could be started).
+        status: HiGHS's model status text when finished, else ``"killed"`` (at the
+            deadline), ``"stalled"`` (a stall rule), ``"enough"`` (the caller's own plan was
+            good enough) or ``"not started"`` (no child process could be started).
         nodes: branch-and-bound nodes HiGHS reported at its end (0 when killed).
     """
 
@@ -144,7 +145,9 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     ``meanwhile``, if given, is called once in this process while the child solves (its
     plans are still received and timed meanwhile; where no child could start, before the
     return); the deadline and the stall rules are applied when it returns, so work that takes
-    longer than ``seconds`` delays the kill.
+    longer than ``seconds`` delays the kill. When it returns ``True`` (the caller's own plan
+    is good enough), the child is killed at once (status ``"enough"``); the plans it sent
+    until then are still returned.
 
     Returns:
         The best solution received and how the child ended.
@@ -197,10 +200,9 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
             proc.stdin.close()
         except BrokenPipeError:
             pass
-        if meanwhile is not None:  # the caller's own work, while the child solves
-            meanwhile()
+        enough = meanwhile is not None and meanwhile() is True  # the caller's own work
         stalled = False
-        while reader.is_alive():  # until the child ends, the deadline or a stall
+        while reader.is_alive() and not enough:  # until the child ends, the deadline, a stall
             now = time.perf_counter()
             if now >= deadline + GRACE_S:
                 break
@@ -233,6 +235,8 @@ def solve_with_deadline(model: MipModel, seconds: float, stall_s: float | None =
     bound, finished, status, nodes = -np.inf, False, "killed", 0
     if killed and stalled:
         status = "stalled"
+    if killed and enough:
+        status = "enough"
     for frame in frames:  # loop over the few improving plans reported
         if frame[0] == "sol" and frame[1] < best_obj:
             best_obj, best = float(frame[1]), frame[2]
