@@ -309,19 +309,21 @@ def test_a_long_left_over_bumps_open_queries_off_its_lp_option_only_where_that_i
     events = []
     real = polish_mod._bump
 
-    def spy(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices):
+    def spy(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices, n_hi=None):
         x_before, busy_before = x.copy(), busy.copy()
-        out = real(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices)
+        out = real(lp_, k, cost, elsewhere, ck, cj, x, x0, rt, val_c, busy, n_on, prices, n_hi)
         if out is not None:
-            events.append((k, elsewhere, out, ck, cj, x_before, x0, rt, busy_before, n_on.copy()))
+            events.append((k, elsewhere, out, ck, cj, x_before, x0, rt, busy_before, n_on.copy(),
+                           n_hi))
         return out
 
     monkeypatch.setattr(polish_mod, "_bump", spy)
     k2, j2, c2, n2, _ = polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
     _check_plan(lp, k2, j2, c2, n2)
     assert events  # the day has long left-overs without room at home
+    assert {n_hi is None for *_, n_hi in events} == {True, False}  # both starts bump
     js = np.arange(opt.n)
-    for k, elsewhere, (b, taken), ck, cj, x, x0, rt, busy, n_on in events:
+    for k, elsewhere, (b, taken), ck, cj, x, x0, rt, busy, n_on, n_hi in events:
         assert ((ck == k) & (cj == b) & (x0 > 0)).any()  # b is one of its LP options
         cols = np.array([c for c, _ in taken])
         n_taken = np.array([n for _, n in taken])
@@ -334,6 +336,10 @@ def test_a_long_left_over_bumps_open_queries_off_its_lp_option_only_where_that_i
             q = int(ck[col])
             ok = opt.allowed(rows, np.full(opt.n, q), js) & (js != b)
             v = lp.pricer.values(np.full(opt.n, q), js, sol.mu, sol.nu)
+            if n_hi is not None:  # ... with room for it now, replicas switched on at cost
+                need = np.ceil((busy + rows.runtime[q, opt.system]) / opt.replica_s - 1e-9)
+                ok &= need <= n_hi
+                v = v + np.maximum(need - n_on, 0.0) * opt.cost_n
             total += n * (v[ok].min() - v[b])
         assert total < elsewhere
 
@@ -403,3 +409,79 @@ def test_a_filled_start_good_enough_stops_the_mip_and_the_fill(monkeypatch):
                                               None, 1e-9, enough=np.inf)
     assert not fills and method == "lp+round"
     _check_plan(lp, k, j, c, n_on)
+
+
+def test_a_query_is_bumped_only_towards_options_with_room(monkeypatch):
+    """Replaying a real bump with every option made full: the room-aware bump gives up (the
+    bumped queries could go nowhere), while the bump by price alone still bumps (a full
+    option is cheap at its price); with the state as it was, both bump."""
+    data, lp, sol = _day(seed=9, t_n=6)
+    opt = lp.opt
+    calls = []
+    real = polish_mod._bump
+
+    def spy(*args):
+        copies = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
+        out = real(*args)
+        if out is not None and args[-1] is not None:
+            calls.append((copies, out))
+        return out
+
+    monkeypatch.setattr(polish_mod, "_bump", spy)
+    polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
+    assert calls
+    args = calls[0][0]
+
+    def replay(busy, n_hi):
+        a = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
+        a[10], a[13] = busy.copy(), n_hi
+        return real(*a)
+
+    busy, n_hi = args[10], args[13]
+    assert replay(busy, n_hi) is not None and replay(busy, None) is not None
+    full = opt.replica_s * n_hi + 1.0  # every option over (room even for 0 s queries)
+    assert replay(full, n_hi) is None
+    assert replay(full, None) is not None
+
+
+def test_the_better_of_the_two_filled_starts_is_kept(monkeypatch):
+    """Without share bounds, the start bumping by price alone is filled too (after the
+    room-aware one, while the MIP runs) when it differs; the plan kept is the filled start of
+    least objective: biased down, the second start is returned, biased up the first."""
+    data, lp, sol = _day(seed=9, t_n=6)
+    opt = lp.opt
+    real_fill = polish_mod._fill
+    seen: list[tuple] = []
+    bias = [0.0]
+
+    def biased(lp_, plan, end, abs_gap, enough=None):
+        out = real_fill(lp_, plan, end, abs_gap, enough)
+        seen.append(out[0])
+        return out[0], out[1] + (bias[0] if len(seen) == 2 else 0.0), out[2]
+
+    def no_plan(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
+        assert meanwhile is not None and meanwhile() is False
+        return MipOutcome(None, np.inf, -np.inf, False, "killed")
+
+    monkeypatch.setattr(polish_mod, "_fill", biased)
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", no_plan)
+    for b, want in ((-1e3, 1), (1e3, 0)):
+        seen.clear()
+        bias[0] = b
+        k, j, c, n_on, method = polish_mod.polish(lp, sol, opt.n_lo, opt.n_hi, None, 1e-9)
+        assert len(seen) == 2 and not polish_mod._same_plan(seen[0], seen[1])
+        assert polish_mod._same_plan((k, j, c, n_on), seen[want])
+        _check_plan(lp, k, j, c, n_on)
+
+
+def test_same_plan_compares_placements_counts_and_replicas():
+    """Equal up to the order of entries; any count, option or replica count differs: not."""
+    k, j = np.array([0, 1, 2]), np.array([1, 0, 1])
+    c, n = np.array([1, 2, 3]), np.array([1, 1])
+    order = np.array([2, 0, 1])
+    assert polish_mod._same_plan((k, j, c, n), (k[order], j[order], c[order], n))
+    assert not polish_mod._same_plan((k, j, c, n), (k, j, c + np.array([0, 0, 1]), n))
+    assert not polish_mod._same_plan((k, j, c, n), (k, np.array([1, 1, 1]), c, n))
+    assert not polish_mod._same_plan((k, j, c, n), (k, j, c, np.array([1, 2])))
+    assert not polish_mod._same_plan((k, j, c, n), (k[:2], j[:2], c[:2], n))
+    assert not polish_mod._same_plan((k, j, c, n), None)

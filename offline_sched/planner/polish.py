@@ -167,7 +167,7 @@ def _candidates(lp: RestrictedLP, sol: LPSolution, open_rows: np.ndarray, k: np.
 def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndarray,
             x0: np.ndarray, base_load: np.ndarray, n_start: np.ndarray, n_hi: np.ndarray,
             prices: tuple[np.ndarray, np.ndarray] | None = None,
-            base_count: np.ndarray | None = None
+            base_count: np.ndarray | None = None, bump_room: bool = True
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Floor the open rows' LP values, then place each left-over query where it costs least.
 
@@ -177,7 +177,8 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
     *at those prices*: a query does not take the room on a scarce option that a query worth
     more there needs (see :data:`LONG_FIRST`); without share bounds a long query may also
     bump shorter ones off an option its row had in the LP (:func:`_bump`), which are then
-    placed again in their turn. With share bounds and ``base_count`` (the
+    placed again in their turn (with ``bump_room``, only queries that have room elsewhere
+    now are bumped; see :func:`_bump`). With share bounds and ``base_count`` (the
     kept rows' queries per system), a left-over goes to a system below its least share if
     it may, else to one below its most (where none is, anywhere allowed: the caller checks).
 
@@ -231,7 +232,7 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
         pick = int(np.argmin(price))
         if val_c is not None and prices is not None:  # or at home, others bumped
             home = _bump(lp, int(kk), cost, float(price[pick]), ck, cj, x, x0, rt, val_c,
-                         busy, n_on, prices)
+                         busy, n_on, prices, n_hi if bump_room else None)
             if home is not None:
                 b, evicted = home
                 for col, n_move in evicted:  # they go back to the queue
@@ -265,8 +266,8 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
 
 def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.ndarray,
           cj: np.ndarray, x: np.ndarray, x0: np.ndarray, rt: np.ndarray, val_c: np.ndarray,
-          busy: np.ndarray, n_on: np.ndarray, prices: tuple[np.ndarray, np.ndarray]
-          ) -> tuple[int, list[tuple[int, int]]] | None:
+          busy: np.ndarray, n_on: np.ndarray, prices: tuple[np.ndarray, np.ndarray],
+          n_hi: np.ndarray | None = None) -> tuple[int, list[tuple[int, int]]] | None:
     """Place a query of row ``k`` on one of its LP options by bumping open-row queries there.
 
     A long left-over query often has no room on the full options its row was split over and
@@ -275,7 +276,11 @@ def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.n
     second freed first (the estimate: each one's priced cost on its cheapest other allowed
     option, less its priced cost here), until the query fits; they are taken out of ``x``
     and ``busy`` (the caller places them again). Done only where that costs less, at the
-    LP's prices, than ``elsewhere``.
+    LP's prices, than ``elsewhere``. With ``n_hi``, the other options are only those with
+    room for the bumped query now (a replica switched on at its cost, if it must): a full
+    option is cheap at its price but takes nothing, and a query bumped towards one went to
+    a far dearer system instead (the planner benchmark's windows day: short A100 queries
+    bumped onto M1-Pros at 50-70× their runtime, 2026-12-03).
 
     Returns:
         ``(option, [(candidate column, queries taken off)])``, or None.
@@ -296,6 +301,11 @@ def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.n
         jj_ = np.tile(js, kq.size)
         other = np.where(opt.allowed(rows, kk_, jj_),
                          lp.pricer.values(kk_, jj_, *prices), np.inf).reshape(kq.size, opt.n)
+        if n_hi is not None:  # only where it fits now, with the replicas it switches on
+            r_q = rows.runtime[kq][:, opt.system]
+            need = np.ceil((busy + r_q) / opt.replica_s - 1e-9)
+            other = np.where(need <= n_hi,
+                             other + np.maximum(need - n_on, 0.0) * opt.cost_n, np.inf)
         other[:, b] = np.inf
         est = other.min(axis=1) - val_c[at]
         order = np.argsort(est / np.maximum(rt[at], 1e-12), kind="stable")
@@ -461,6 +471,11 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         left = None if time_limit is None else max(
             time_limit - (time.perf_counter() - t_start), 0.05)
         return polish(lp, sol, n_lo, n_hi, left, abs_gap, widen * 8, enough)
+    other = None  # the start bumping by price alone: filled too when the first falls short
+    if LONG_FIRST and start is not None and lp.share_lo is None:
+        other = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi,
+                        prices=(sol.mu, sol.nu), base_count=base_count, bump_room=False)
+    other_plan = None if other is None else _plan_of(kk, kj, kc, ck, cj, n_j, *other)
     x_start = n_start_on = None
     if start is not None:  # the columns the greedy used join the MIP's
         x_floor, pairs, n_start_on = start
@@ -532,13 +547,17 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     start_plan = None
     if x_start is not None and n_start_on is not None:
         start_plan = as_plan(x_start, n_start_on)
+    plans = [] if start_plan is None else [start_plan]
+    if other_plan is not None and not _same_plan(other_plan, start_plan):
+        plans.append(other_plan)
 
-    def fill_start() -> bool:  # while the MIP runs: the start, filled (the MIP's fallback)
-        if start_plan is None:
-            return False
-        fallback.append(_fill(lp, start_plan, end, abs_gap, enough))
-        return (enough is not None and fallback[0][1] <= enough
-                and _within_shares(lp, *fallback[0][0][:3]))
+    def fill_start() -> bool:  # while the MIP runs: the starts, filled (the MIP's fallback)
+        for p in plans:  # loop over the one or two starts
+            fallback.append(_fill(lp, p, end, abs_gap, enough))
+            if enough is not None and fallback[-1][1] <= enough and \
+                    _within_shares(lp, *fallback[-1][0][:3]):
+                return True
+        return False
 
     # in a child process killed at t_mip: HiGHS's root central rounding checks neither its
     # time limit nor its interrupt callbacks (5-43 s past a 3 s limit, see mip_process)
@@ -552,7 +571,9 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     start_ok = start_plan is not None and _within_shares(lp, start_plan[0], start_plan[1],
                                                          start_plan[2])
     start_obj = np.inf if start_vals is None or not start_ok else float(model.cost @ start_vals)
-    if out.status == "enough":  # the filled start met the caller's tolerance
+    if len(fallback) > 1:  # the better filled start first (both keep the share bounds here)
+        fallback.sort(key=lambda f: f[1])
+    if out.status == "enough":  # a filled start met the caller's tolerance
         plan, value, filled = fallback[0]
         method = "lp+round" + ("+fill" if filled else "")
     elif vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
@@ -569,6 +590,29 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     else:
         raise SolverError("rounding: a left-over query fits nowhere")
     return (*plan, method)
+
+
+def _plan_of(kk: np.ndarray, kj: np.ndarray, kc: np.ndarray, ck: np.ndarray, cj: np.ndarray,
+             n_j: int, x_floor: np.ndarray, pairs: np.ndarray, n_on: np.ndarray) -> tuple:
+    """A greedy start as a plan: the kept rows, its floored columns and its placed queries."""
+    floor_keys = (ck * n_j + cj)[x_floor > 0.5]
+    all_keys = np.r_[floor_keys, pairs[:, 0] * n_j + pairs[:, 1]]
+    weights = np.r_[x_floor[x_floor > 0.5], np.ones(pairs.shape[0])]
+    keys, inv = np.unique(all_keys, return_inverse=True)
+    count = np.rint(np.bincount(inv, weights=weights, minlength=keys.size)).astype(np.int64)
+    return (np.r_[kk, keys // n_j], np.r_[kj, keys % n_j], np.r_[kc, count],
+            np.rint(n_on).astype(np.int64))
+
+
+def _same_plan(a: tuple, b: tuple | None) -> bool:
+    """Whether two plans place the same queries on the same options with the same replicas."""
+    if b is None:
+        return False
+    n = int(max(a[1].max(initial=0), b[1].max(initial=0))) + 1
+    ka, kb = a[0] * n + a[1], b[0] * n + b[1]
+    oa, ob = np.argsort(ka, kind="stable"), np.argsort(kb, kind="stable")
+    return (ka.size == kb.size and bool((ka[oa] == kb[ob]).all())
+            and bool((a[2][oa] == b[2][ob]).all()) and bool((a[3] == b[3]).all()))
 
 
 def _within_shares(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, c: np.ndarray) -> bool:
