@@ -38,13 +38,8 @@ MAX_FREE = 8_000
 REFINE_ROUNDS = 8
 REFINE_GAP = 2e-7
 """Regroup until the group LP is within this of the Lagrangian bound."""
-REFINE_INDIVIDUAL = 150
-"""Closest-call classes that become rows of their own in each regrouping. Measured on the
-planner benchmark's 10^6 day (2026-12-03, plan seconds, one or two runs each): 50: 7.1,
-100: 6.6, 150: 6.4-6.5, 250: 7.5, 400: 7.9-8.0, 1,500: 9.1-9.2, 4,000: 20.4-20.8, with the
-same refinement gaps round by round and the same certified gaps (3.4e-6-4.7e-6); the
-group LPs and the fine LP are smaller (2.35 s against 2.8 s in the group LPs, 0.93 s
-against 1.38 s in the first fine LP); the windows day 31.2 s against 33.4 s."""
+REFINE_INDIVIDUAL = 400
+"""Closest-call classes that become rows of their own in each regrouping."""
 FINE_SIFT_S = 2.0
 """Seconds of sifting on the classes themselves after the groups (the group LP's plan and
 bound are already within :data:`REFINE_GAP`; the first fine LP is always awaited)."""
