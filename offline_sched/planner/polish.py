@@ -14,11 +14,13 @@ in a child process killed at its time limit (:mod:`offline_sched.solver.mip_proc
 
 An open row may use its own options, its best option on each system at the LP's prices and
 every option in play. The MIP starts from a greedy rounding (floor, then each left-over query,
-longest first, where it costs least at the LP's prices, switching a replica on if it must), so
-a plan is at hand whatever the time limit. While the MIP runs in its child process, this
-process fills that start (:func:`~.fill.fill_room`); the MIP's plan is filled too, and the
-better of the two is returned. Kept rows and replica bounds make it a restriction: its value
-is an upper bound only; the certified gap comes from the caller's lower bound.
+longest first, where it costs least at the LP's prices, switching a replica on if it must,
+bumping shorter ones towards options with room), so a plan is at hand whatever the time
+limit. While the MIP runs in its child process, this process fills that start
+(:func:`~.fill.fill_room`) and, where it differs, a second one bumping by price alone; the
+MIP's plan is filled too, and the best is returned. A filled start within the caller's
+``enough`` stops the MIP at once. Kept rows and replica bounds make it a restriction: its
+value is an upper bound only; the certified gap comes from the caller's lower bound.
 """
 
 from __future__ import annotations
