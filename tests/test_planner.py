@@ -996,3 +996,42 @@ def test_real_highs_goes_on_after_a_capped_primal(monkeypatch):
     assert limits[0] == pytest.approx(1e-5) and limits[1] > 29.0
     assert not lp.primal_ok
     assert lp.h.getInfo().objective_function_value == pytest.approx(optimum, rel=1e-9)
+
+
+def test_large_models_skip_benders_where_the_rounded_up_replicas_are_close(monkeypatch):
+    """The fine LP is re-solved at the LP's replica counts rounded up first; within a quarter
+    of the tolerance of the bound there (a loose tolerance), Benders is not run and the
+    repair starts from that LP; with a tight tolerance Benders runs. Either way the plan's
+    value is not below its bound."""
+    from offline_sched.planner import solve as solve_mod
+    from offline_sched.planner.rounding import option_objective
+
+    data = _grouped_busy_day(monkeypatch)
+    real_benders, real_polish = solve_mod.benders, solve_mod.polish
+    seen: dict[str, list] = {"benders": [], "polish": []}
+
+    def benders(*args, **kwargs):
+        seen["benders"].append(1)
+        return real_benders(*args, **kwargs)
+
+    sol_lp: list = []
+
+    def polish(lp, sol, *args, **kwargs):
+        seen["polish"].append(sol)
+        sol_lp[:] = [lp]
+        return real_polish(lp, sol, *args, **kwargs)
+
+    monkeypatch.setattr(solve_mod, "benders", benders)
+    monkeypatch.setattr(solve_mod, "polish", polish)
+    for tol, runs in ((5e-2, False), (1e-12, True)):  # the LP 0.8 % below rounded up
+        seen["benders"].clear()
+        seen["polish"].clear()
+        out = solve_mod.solve_options(data, None, tol)
+        assert bool(seen["benders"]) == runs
+        sol = seen["polish"][0]
+        assert (np.abs(sol.n_on - np.rint(sol.n_on)) < 1e-9).all()  # whole replicas
+        if not runs:
+            gap = (sol.objective - out.lower_bound) / abs(sol.objective)
+            assert gap <= 0.1 * solve_mod.LARGE_BENDERS_TOL * tol
+        value = option_objective(sol_lp[0], out.k, out.j, out.count, out.n_on)
+        assert out.lower_bound <= value * (1 + 1e-9)

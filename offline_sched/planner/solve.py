@@ -265,9 +265,11 @@ def _round_large(data: PlanData, rel: Relaxation, sol: LPSolution, bound: float,
                  gap_tol: float, deadline: float | None, replicas_cost: bool, lp_s: float):
     """Large models: whole replicas from Benders, the LP re-solved there, a repair MIP.
 
-    Benders stops as soon as its best integral replica counts are within a tenth of the
-    tolerance of the proven bound; the restricted LP is then re-solved with those counts
-    fixed (one more replica where it overflows) and :func:`~.polish.polish` makes its few
+    The restricted LP is first re-solved with the LP's replica counts rounded up (one more
+    replica where it overflows); where that is within a quarter of the tolerance of the
+    proven bound, those counts stand. Otherwise Benders runs, stopping as soon as its best
+    integral counts are within that of the bound, and the restricted LP is re-solved at its
+    counts (unless they are the rounded-up ones). :func:`~.polish.polish` then makes the few
     fractional rows whole.
     """
     opt = data.options
@@ -277,36 +279,58 @@ def _round_large(data: PlanData, rel: Relaxation, sol: LPSolution, bound: float,
     rem = None if deadline is None else max(deadline - now, 0.0)
     reserve = 0.0 if rem is None else min(1.0, 0.1 * rem)  # for splitting and scoring
     if replicas_cost and (rem is None or rem > 4 * reserve):
-        stop = None if rem is None else now + 0.4 * rem
-        stall_s = max(LARGE_BENDERS_STALL_MIN_S, LARGE_BENDERS_STALL_SHARE * lp_s)
-        if rel.groups is None:
-            res = benders(data, lp, sol, LARGE_BENDERS_TOL * gap_tol, stop, known_bound=bound,
-                          stall_s=stall_s)
-        else:  # inner problems over the groups (small, warm); cuts priced on every class
-            glp, g_sol, _ = rel.groups
-            res = benders(data, glp, g_sol, LARGE_BENDERS_TOL * gap_tol, stop,
-                          pricer=rel.pricer, known_bound=bound,
-                          stall_s=stall_s)
-        bound = max(bound, res.lower_bound)
-        rounds = res.rounds
-        n_fix = res.n_on.astype(np.float64)
         tol = OVERFLOW_TOL * np.maximum(opt.replica_s, 1.0)
         first = sol
-        for _ in range(3):  # the fine LP is a restriction: one more replica where it overflows
-            lp.fix_on(n_fix)
-            sift_end = time.perf_counter() + FINE_SIFT_S
-            if rem is not None:
-                sift_end = min(sift_end, now + 0.6 * rem)
-            try:
-                sol = lp.sift(_left(deadline, 2 * reserve), max_free=MAX_FREE,
-                              deadline=sift_end)
-            except SolverError:  # out of time: repair the relaxation's plan instead
-                sol = first
-                break
-            over = sol.overflow > tol
-            if not over.any():
-                break
-            n_fix = np.where(over, np.minimum(n_fix + 1, opt.n_hi), n_fix)
+
+        def fine_at(n_fix: np.ndarray) -> tuple[LPSolution | None, np.ndarray]:
+            """The fine LP with N fixed (one more replica where the restriction overflows)."""
+            out = None
+            for _ in range(3):  # loop over at most three tries
+                lp.fix_on(n_fix)
+                sift_end = time.perf_counter() + FINE_SIFT_S
+                if rem is not None:
+                    sift_end = min(sift_end, now + 0.6 * rem)
+                try:
+                    out = lp.sift(_left(deadline, 2 * reserve), max_free=MAX_FREE,
+                                  deadline=sift_end)
+                except SolverError:  # out of time: the caller repairs the relaxation's plan
+                    return None, n_fix
+                over = out.overflow > tol
+                if not over.any():
+                    break
+                n_fix = np.where(over, np.minimum(n_fix + 1, opt.n_hi), n_fix)
+            return out, n_fix
+
+        # the LP's replicas rounded up first: where the fine LP there is already within
+        # Benders' own tolerance of the bound, Benders has nothing to find
+        n_up = np.minimum(np.ceil(sol.n_on - 1e-9), opt.n_hi)
+        at_up, n_up = fine_at(n_up)
+        close = at_up is not None and not (at_up.overflow > tol).any() and (
+            at_up.objective - bound
+            <= 0.1 * LARGE_BENDERS_TOL * gap_tol * max(abs(at_up.objective), 1e-12))
+        if at_up is None:
+            sol = first
+        elif close:
+            sol = at_up
+        else:
+            stop = None if rem is None else now + 0.4 * rem
+            stall_s = max(LARGE_BENDERS_STALL_MIN_S, LARGE_BENDERS_STALL_SHARE * lp_s)
+            if rel.groups is None:
+                res = benders(data, lp, first, LARGE_BENDERS_TOL * gap_tol, stop,
+                              known_bound=bound, stall_s=stall_s)
+            else:  # inner problems over the groups (small, warm); cuts priced on every class
+                glp, g_sol, _ = rel.groups
+                res = benders(data, glp, g_sol, LARGE_BENDERS_TOL * gap_tol, stop,
+                              pricer=rel.pricer, known_bound=bound,
+                              stall_s=stall_s)
+            bound = max(bound, res.lower_bound)
+            rounds = res.rounds
+            n_fix = res.n_on.astype(np.float64)
+            if np.array_equal(n_fix, n_up) and rel.groups is not None:
+                sol = at_up  # solved already (Benders ran on the group LP)
+            else:
+                at_fix, _ = fine_at(n_fix)
+                sol = first if at_fix is None else at_fix
         lp.fix_on(None)
     abs_gap = 0.05 * gap_tol * max(abs(bound), 1e-12)
     enough = bound + ENOUGH_SHARE * gap_tol * abs(bound)
