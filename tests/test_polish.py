@@ -365,6 +365,13 @@ def test_floating_point_noise_on_a_full_option_is_not_overflow():
     longest = k[np.argsort(-v * rt, kind="stable")]
     assert out.size >= 1 and set(out) == set(longest[:out.size])
     assert float((v * rt)[np.isin(k, out)].sum()) >= 1.0 - 1e-9
+    # the same load as many short replica-slots: over by 1e-9 of one of them is overflow
+    # (polish's check of the kept rows would refuse it), whatever the capacity
+    many = np.full(opt.n, 1000.0)
+    short = replace(opt, replica_s=opt.replica_s / 1000.0)
+    lp_short = type("LP", (), {"rows": rows, "opt": short})()
+    eps = 1e-9 * short.replica_s[jj]
+    assert polish_mod._overflow_rows(lp_short, k, j, v * (1 + eps / cap), many).size >= 1
 
 
 def test_a_filled_start_good_enough_stops_the_mip_and_the_fill(monkeypatch):
@@ -485,3 +492,26 @@ def test_same_plan_compares_placements_counts_and_replicas():
     assert not polish_mod._same_plan((k, j, c, n), (k, j, c, np.array([1, 2])))
     assert not polish_mod._same_plan((k, j, c, n), (k[:2], j[:2], c[:2], n))
     assert not polish_mod._same_plan((k, j, c, n), None)
+
+
+def test_a_better_mip_plan_sent_before_the_stop_is_kept(monkeypatch):
+    """Stopped as 'enough', the MIP had already sent a plan cheaper than the filled start
+    (here: the start's value biased up): that plan is returned, not the start."""
+    data, lp, sol = _day(seed=5)
+    real_fill = polish_mod._fill
+
+    def dear_fill(lp_, plan, end, abs_gap, enough=None):
+        out = real_fill(lp_, plan, end, abs_gap, enough)
+        return out[0], out[1] + 1e3, out[2]
+
+    def stopped(model, seconds, stall_s=None, meanwhile=None, first_plan_s=None):
+        assert meanwhile is not None
+        meanwhile()
+        return MipOutcome(model.start_values, -np.inf, -np.inf, False, "enough")
+
+    monkeypatch.setattr(polish_mod, "_fill", dear_fill)
+    monkeypatch.setattr(polish_mod, "solve_with_deadline", stopped)
+    k, j, c, n_on, method = polish_mod.polish(lp, sol, data.options.n_lo, data.options.n_hi,
+                                              None, 1e-9, enough=np.inf)
+    assert method == "lp+polish"
+    _check_plan(lp, k, j, c, n_on)

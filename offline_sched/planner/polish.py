@@ -124,7 +124,9 @@ def _overflow_rows(lp: RestrictedLP, k: np.ndarray, j: np.ndarray, v: np.ndarray
     load = v * rows.runtime[k, opt.system[j]]
     cap = opt.replica_s * n_hi
     over = np.bincount(j, weights=load, minlength=opt.n) - cap
-    hit = np.flatnonzero(over > OVERFLOW_SLACK * cap + OVERFLOW_SLACK_S)
+    # at most half what polish's own check of the kept rows allows (ceil(load/L − 1e-9))
+    slack = np.minimum(OVERFLOW_SLACK * cap + OVERFLOW_SLACK_S, 0.5e-9 * opt.replica_s)
+    hit = np.flatnonzero(over > slack)
     if hit.size == 0:
         return np.zeros(0, dtype=np.int64)
     out = []
@@ -399,10 +401,12 @@ losses were 0.031–0.106 (median 0.106) against 0.035–0.248 (median 0.214).""
 OVERFLOW_SLACK = 1e-10
 OVERFLOW_SLACK_S = 1e-7
 """An option's placed load is overflow (its longest rows reopened) only beyond this share of
-its capacity plus :data:`OVERFLOW_SLACK_S` seconds: well inside the plan check's
-``1e-9·capacity + 1e-6 s``. Without it, full options of the planner benchmark's windows day,
-3.6e-12 s over in the LP's floating point, had their longest rows reopened; the greedy then
-sent a 174 s query to a V100 at 3,140 s (0.06 of a 0.077 loss, 2026-12-03)."""
+its capacity plus :data:`OVERFLOW_SLACK_S` seconds, and at most half of 1e-9 of one
+replica's seconds (the kept rows' own check in :func:`polish`, ``ceil(load/L − 1e-9)``),
+well inside the plan check's ``1e-9·capacity + 1e-6 s``. Without it, full options of the
+planner benchmark's windows day, 3.6e-12 s over in the LP's floating point, had their
+longest rows reopened; the greedy then sent a 174 s query to a V100 at 3,140 s (0.06 of a
+0.077 loss, 2026-12-03)."""
 WIDEN_MAX = 512
 """Most widening of the open rows per option when the greedy start finds no room (×8 steps)."""
 
@@ -578,6 +582,11 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     if out.status == "enough":  # a filled start met the caller's tolerance
         plan, value, filled = fallback[0]
         method = "lp+round" + ("+fill" if filled else "")
+        if vals is not None:  # a plan the MIP sent before it was stopped, if better
+            mip_plan = as_plan(np.rint(vals[n_j + n_up:n_col]), vals[:n_j])
+            if option_objective(lp, *mip_plan) < value and \
+                    _within_shares(lp, *mip_plan[:3]):
+                plan, method = mip_plan, "lp+polish"
     elif vals is not None and (out.objective < start_obj - 1e-9 * max(abs(start_obj), 1.0)
                                or not fallback or not start_ok):
         plan, value, filled = _fill(lp, as_plan(np.rint(vals[n_j + n_up:n_col]), vals[:n_j]),
