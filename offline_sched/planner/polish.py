@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import SolverError
 from ..solver.mip_process import from_highs, solve_with_deadline
+from .data import Options
 from .fill import fill_room
 from .highs import highspy_module, new_highs
 from .lp import LPSolution, RestrictedLP
@@ -230,9 +231,7 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
             may = allowed_all & (count < lp.share_hi - 0.5)[opt.system]
             short = may & (count < lp.share_lo - 0.5)[opt.system]
             allowed = short if short.any() else (may if may.any() else allowed_all)
-        need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
-        extra = np.maximum(need - n_on, 0.0)
-        price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
+        need, price = _with_room(opt, cost, r_k, busy, n_on, n_hi, allowed)
         pick = int(np.argmin(price))
         if val_c is not None and prices is not None:  # or at home, others bumped
             home = _bump(lp, int(kk), cost, float(price[pick]), ck, cj, x, x0, rt, val_c,
@@ -250,9 +249,7 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
         if not np.isfinite(price[pick]):  # every allowed option full: move others off
             if not _make_room(lp, int(kk), allowed, ck, cj, x, added, busy, n_on, n_hi):
                 return None
-            need = np.ceil((busy + r_k) / opt.replica_s - 1e-9)
-            extra = np.maximum(need - n_on, 0.0)
-            price = np.where(allowed & (need <= n_hi), cost + extra * opt.cost_n, np.inf)
+            need, price = _with_room(opt, cost, r_k, busy, n_on, n_hi, allowed)
             pick = int(np.argmin(price))
             if not np.isfinite(price[pick]):
                 return None
@@ -266,6 +263,20 @@ def _greedy(lp: RestrictedLP, open_rows: np.ndarray, ck: np.ndarray, cj: np.ndar
             heapq.heappush(heap, (float(key[kk]), rank[int(kk)], int(kk)))
     pairs = np.array(added, dtype=np.int64).reshape(-1, 2)
     return x, pairs, n_on
+
+
+def _with_room(opt: Options, cost: np.ndarray, r: np.ndarray, busy: np.ndarray,
+               n_on: np.ndarray, n_hi: np.ndarray, allowed: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Replicas needed and the cost with the replicas switched on, per option.
+
+    ``r`` more seconds on each option need ``need`` replicas; the price is ``cost`` plus the
+    replicas that switches on, inf where it does not fit even with every replica on (or is
+    not ``allowed``). ``cost`` and ``r`` are per option, or rows of them.
+    """
+    need = np.ceil((busy + r) / opt.replica_s - 1e-9)
+    ok = need <= n_hi if allowed is None else allowed & (need <= n_hi)
+    return need, np.where(ok, cost + np.maximum(need - n_on, 0.0) * opt.cost_n, np.inf)
 
 
 def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.ndarray,
@@ -306,10 +317,8 @@ def _bump(lp: RestrictedLP, k: int, cost: np.ndarray, elsewhere: float, ck: np.n
         other = np.where(opt.allowed(rows, kk_, jj_),
                          lp.pricer.values(kk_, jj_, *prices), np.inf).reshape(kq.size, opt.n)
         if n_hi is not None:  # only where it fits now, with the replicas it switches on
-            r_q = rows.runtime[kq][:, opt.system]
-            need = np.ceil((busy + r_q) / opt.replica_s - 1e-9)
-            other = np.where(need <= n_hi,
-                             other + np.maximum(need - n_on, 0.0) * opt.cost_n, np.inf)
+            other = _with_room(opt, other, rows.runtime[kq][:, opt.system], busy, n_on,
+                               n_hi)[1]
         other[:, b] = np.inf
         est = other.min(axis=1) - val_c[at]
         order = np.argsort(est / np.maximum(rt[at], 1e-12), kind="stable")
@@ -477,11 +486,14 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
         left = None if time_limit is None else max(
             time_limit - (time.perf_counter() - t_start), 0.05)
         return polish(lp, sol, n_lo, n_hi, left, abs_gap, widen * 8, enough)
-    other = None  # the start bumping by price alone: filled too when the first falls short
-    if LONG_FIRST and start is not None and lp.share_lo is None:
-        other = _greedy(lp, open_rows, ck, cj, x0, base_load, n_start, hi,
+    ck0, cj0 = ck, cj  # the candidate columns before the start's join them
+
+    def other_plan() -> tuple | None:  # the start bumping by price alone (built if wanted)
+        if not LONG_FIRST or start is None or lp.share_lo is not None:
+            return None
+        other = _greedy(lp, open_rows, ck0, cj0, x0, base_load, n_start, hi,
                         prices=(sol.mu, sol.nu), base_count=base_count, bump_room=False)
-    other_plan = None if other is None else _plan_of(kk, kj, kc, ck, cj, n_j, *other)
+        return None if other is None else _plan_of(kk, kj, kc, ck0, cj0, n_j, *other)
     x_start = n_start_on = None
     if start is not None:  # the columns the greedy used join the MIP's
         x_floor, pairs, n_start_on = start
@@ -553,13 +565,17 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
     start_plan = None
     if x_start is not None and n_start_on is not None:
         start_plan = as_plan(x_start, n_start_on)
-    plans = [] if start_plan is None else [start_plan]
-    if other_plan is not None and not _same_plan(other_plan, start_plan):
-        plans.append(other_plan)
-
     def fill_start() -> bool:  # while the MIP runs: the starts, filled (the MIP's fallback)
-        for p in plans:  # loop over the one or two starts
-            fallback.append(_fill(lp, p, end, abs_gap, enough))
+        if start_plan is None:
+            return False
+        plan = start_plan
+        for second in (False, True):  # the start, then (if not enough) the other, if it differs
+            if second:
+                other = other_plan()
+                if other is None or _same_plan(other, start_plan):
+                    return False
+                plan = other
+            fallback.append(_fill(lp, plan, end, abs_gap, enough))
             if enough is not None and fallback[-1][1] <= enough and \
                     _within_shares(lp, *fallback[-1][0][:3]):
                 return True
@@ -606,9 +622,9 @@ def polish(lp: RestrictedLP, sol: LPSolution, n_lo: np.ndarray, n_hi: np.ndarray
 def _plan_of(kk: np.ndarray, kj: np.ndarray, kc: np.ndarray, ck: np.ndarray, cj: np.ndarray,
              n_j: int, x_floor: np.ndarray, pairs: np.ndarray, n_on: np.ndarray) -> tuple:
     """A greedy start as a plan: the kept rows, its floored columns and its placed queries."""
-    floor_keys = (ck * n_j + cj)[x_floor > 0.5]
-    all_keys = np.r_[floor_keys, pairs[:, 0] * n_j + pairs[:, 1]]
-    weights = np.r_[x_floor[x_floor > 0.5], np.ones(pairs.shape[0])]
+    on = x_floor > 0.5
+    all_keys = np.r_[(ck * n_j + cj)[on], pairs[:, 0] * n_j + pairs[:, 1]]
+    weights = np.r_[x_floor[on], np.ones(pairs.shape[0])]
     keys, inv = np.unique(all_keys, return_inverse=True)
     count = np.rint(np.bincount(inv, weights=weights, minlength=keys.size)).astype(np.int64)
     return (np.r_[kk, keys // n_j], np.r_[kj, keys % n_j], np.r_[kc, count],
